@@ -1,0 +1,16 @@
+"""Settings for the test suite: the real settings module with development defaults and fast hashing."""
+
+import os
+
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("DB_POOL", "0")  # pytest-django creates and drops the test database
+os.environ.setdefault("CACHE_KEY_PREFIX", f"secdesk-test-{os.getpid()}")
+
+from secdesk.settings import *  # noqa: F403
+from secdesk.settings import STORAGES
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; production uses Argon2
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+CELERY_TASK_ALWAYS_EAGER = False
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+STATIC_ROOT.mkdir(exist_ok=True)  # noqa: F405  (whitenoise warns about a missing root)
