@@ -84,6 +84,11 @@ class Business(models.Model):
         blank=True, max_length=300, help_text="Sent when a caller texts HELP: how to reach a person."
     )
     is_active = models.BooleanField(default=True)
+    repeat_call_window_minutes = models.PositiveSmallIntegerField(
+        default=15, help_text="A caller who calls again within this many minutes is not texted a second time."
+    )
+    # Set when an owner has looked over the text templates; the onboarding checklist reads it.
+    templates_reviewed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,0 +1,155 @@
+"""The carrier interface: a second carrier is one new module implementing `Provider`.
+
+Carriers speak their own parameter names; providers turn them into these typed events, and the handling code in
+telephony/services.py and messaging/services.py only ever sees the events.
+"""
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from django.http import HttpRequest, HttpResponse
+
+
+class InvalidSignature(Exception):
+    """The request is not from the carrier (bad, missing or foreign signature)."""
+
+
+class MalformedWebhook(ValueError):
+    """A required parameter is missing or has the wrong shape."""
+
+
+@dataclass(frozen=True)
+class IncomingCall:
+    call_id: str
+    to: str  # E.164 of our number
+    from_raw: str  # as sent; may be "anonymous", "restricted" or empty
+    caller_name: str = ""
+    caller_city: str = ""
+    caller_state: str = ""
+    caller_zip: str = ""
+    stir_verstat: str = ""
+
+
+@dataclass(frozen=True)
+class DialResult:
+    call_id: str  # the caller's (parent) call
+    dial_status: str  # completed | answered | busy | no-answer | failed | canceled
+    to: str
+    from_raw: str = ""
+    duration: int | None = None
+
+
+@dataclass(frozen=True)
+class CallStatusEvent:
+    call_id: str
+    status: str  # queued | ringing | in-progress | completed | busy | failed | no-answer | canceled
+    to: str
+    from_raw: str = ""
+    duration: int | None = None
+
+
+@dataclass(frozen=True)
+class RecordingEvent:
+    call_id: str
+    recording_id: str
+    url: str
+    status: str
+    duration: int | None = None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    message_id: str
+    to: str
+    from_raw: str
+    body: str
+    media: tuple[tuple[str, str], ...] = ()  # (url, content type)
+    opt_out_type: str = ""  # set when the carrier itself handled STOP/START/HELP
+
+
+@dataclass(frozen=True)
+class MessageStatusEvent:
+    message_id: str
+    status: str
+    error_code: str = ""
+
+
+class Action(Enum):
+    """What to do with a live call; each provider renders it in its own markup."""
+
+    RING = "ring"  # ring the business's phone (screened if the number says so)
+    VOICEMAIL = "voicemail"  # greeting, then record a message
+    HANGUP = "hangup"
+    SCREEN = "screen"  # on the answered leg: "press 1 to connect"
+    BRIDGE = "bridge"  # connect the screened leg
+    NOTHING = "nothing"  # an empty answer
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_message_id: str
+    status: str  # carrier's word: queued, accepted, sent...
+
+
+@dataclass
+class SendError(Exception):
+    """A send that failed. `ambiguous` means the carrier may have accepted it: never resend blindly."""
+
+    message: str
+    code: str = ""
+    http_status: int | None = None
+    permanent: bool = False
+    retryable: bool = False
+    ambiguous: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.code or self.http_status}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    account_id: str
+    secret: str
+
+
+class Provider:
+    """One carrier. Stateless; instances are cached per process."""
+
+    code: str = ""
+    label: str = ""
+    # request keys never written to logs
+    redact_keys: tuple[str, ...] = ()
+
+    def validate_request(self, request: HttpRequest) -> None:
+        """Raise InvalidSignature unless the request provably comes from the carrier."""
+        raise NotImplementedError
+
+    def parse_incoming_call(self, request: HttpRequest) -> IncomingCall:
+        raise NotImplementedError
+
+    def parse_dial_result(self, request: HttpRequest) -> DialResult:
+        raise NotImplementedError
+
+    def parse_call_status(self, request: HttpRequest) -> CallStatusEvent:
+        raise NotImplementedError
+
+    def parse_recording(self, request: HttpRequest) -> RecordingEvent:
+        raise NotImplementedError
+
+    def parse_inbound_message(self, request: HttpRequest) -> InboundMessage:
+        raise NotImplementedError
+
+    def parse_message_status(self, request: HttpRequest) -> MessageStatusEvent:
+        raise NotImplementedError
+
+    def render(self, action: Action, **context) -> HttpResponse:
+        """Answer a call webhook with `action` (context: number, call, urls)."""
+        raise NotImplementedError
+
+    def send_message(
+        self, *, credentials: Credentials | None, from_: str, to: str, body: str, media_urls: list[str],
+        status_callback: str, validity_period: int | None,
+    ) -> SendResult:
+        """Hand a message to the carrier. Raises SendError; never retries on its own."""
+        raise NotImplementedError

@@ -1,0 +1,240 @@
+"""Missed-call detection. Every webhook handler here is idempotent by the carrier's call id.
+
+Each function runs in one transaction and takes the Call row lock (SELECT ... FOR UPDATE) before deciding, so a
+replayed webhook, or the same webhook on two workers at once, finds the decision already made and changes nothing.
+"""
+
+import dataclasses
+import datetime as dt
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from secdesk.phone import to_e164_or_blank
+from telephony.models import BlockedNumber, Call, PhoneNumber
+from telephony.providers.base import Action, CallStatusEvent, DialResult, IncomingCall, RecordingEvent
+
+logger = logging.getLogger(__name__)
+
+MissedReason = Call.MissedReason
+Decision = Call.Decision
+
+# DialCallStatus -> why the call was missed ("completed"/"answered" are decided by screening).
+DIAL_MISSED = {
+    "no-answer": MissedReason.NO_ANSWER,
+    "busy": MissedReason.BUSY,
+    "failed": MissedReason.UNREACHABLE,
+    "canceled": MissedReason.CALLER_HUNG_UP,
+}
+# Final CallStatus of the caller's leg while we were still ringing: the backstop when no dial result arrives.
+STATUS_MISSED = {
+    "completed": MissedReason.CALLER_HUNG_UP,
+    "canceled": MissedReason.CALLER_HUNG_UP,
+    "no-answer": MissedReason.NO_ANSWER,
+    "busy": MissedReason.BUSY,
+    "failed": MissedReason.UNREACHABLE,
+}
+ANONYMOUS_IDS = {"anonymous", "restricted", "unknown", "private", "unavailable", "+266696687", "+86282452253"}
+
+
+def number_for(to: str, *, provider: str) -> PhoneNumber | None:
+    """The business number a carrier event is addressed to; the tenant comes from this row alone."""
+    e164 = to_e164_or_blank(to)
+    if not e164:
+        return None
+    return PhoneNumber.objects.select_related("business").filter(e164=e164, provider=provider).first()
+
+
+def _get_or_create_call(*, number: PhoneNumber, call_id: str, from_raw: str, **details) -> Call:
+    """The Call row for `call_id`, created once. Relies on the unique (provider, provider_call_id) constraint:
+    two concurrent webhooks both try the insert, one wins, the other reads the winner's row."""
+    call, _ = Call.objects.get_or_create(
+        provider=number.provider,
+        provider_call_id=call_id,
+        defaults={
+            "business": number.business,
+            "phone_number": number,
+            "from_raw": from_raw,
+            "caller": to_e164_or_blank(from_raw),
+            "started_at": timezone.now(),
+            **details,
+        },
+    )
+    return call
+
+
+def _locked(call: Call) -> Call:
+    return Call.objects.select_for_update().select_related("phone_number", "business").get(pk=call.pk)
+
+
+@transaction.atomic
+def call_incoming(*, number: PhoneNumber, event: IncomingCall, at: dt.datetime | None = None) -> tuple[Call, Action]:
+    """A call reached a business number. Ring mode and open: ring the business's phone. Closed or forwarded mode:
+    the call is missed now. Idempotent: a replay answers the same way and writes nothing new."""
+    details = {
+        f.name: getattr(event, f.name)
+        for f in dataclasses.fields(event)
+        if f.name in {"caller_name", "caller_city", "caller_state", "caller_zip", "stir_verstat"}
+    }
+    call = _locked(_get_or_create_call(number=number, call_id=event.call_id, from_raw=event.from_raw, **details))
+    if call.status == Call.Status.MISSED:
+        return call, _after_missed_action(number)
+    if call.status == Call.Status.ANSWERED:
+        return call, Action.NOTHING
+    if number.mode == PhoneNumber.Mode.FORWARDED:
+        _register_missed(call, MissedReason.FORWARDED, at=at)
+        return call, _after_missed_action(number)
+    if not number.business.is_open(at or timezone.now()):
+        _register_missed(call, MissedReason.AFTER_HOURS, at=at)
+        return call, _after_missed_action(number)
+    if not number.forward_to:
+        # Nothing to ring: treat as missed rather than leave the caller in silence.
+        _register_missed(call, MissedReason.UNREACHABLE, at=at)
+        return call, _after_missed_action(number)
+    return call, Action.RING
+
+
+def ringing_call(*, provider: str, call_id: str) -> Call | None:
+    """The caller's call while we are still ringing the business's phone, or None."""
+    return (
+        Call.objects.select_related("business")
+        .filter(provider=provider, provider_call_id=call_id, status=Call.Status.RINGING)
+        .first()
+    )
+
+
+@transaction.atomic
+def call_screen_accept(*, provider: str, call_id: str, digits: str) -> Action:
+    """The answered leg pressed a key. Only "1" proves a person took the call (a voicemail cannot press it).
+    Idempotent; a call that is no longer ringing is not bridged."""
+    call = ringing_call(provider=provider, call_id=call_id)
+    if call is None or digits.strip() != "1":
+        return Action.HANGUP
+    call = _locked(call)
+    if call.status != Call.Status.RINGING:
+        return Action.HANGUP
+    if call.accepted_at is None:
+        call.accepted_at = timezone.now()
+        call.save(update_fields=["accepted_at", "updated_at"])
+    return Action.BRIDGE
+
+
+@transaction.atomic
+def call_dial_result(*, number: PhoneNumber, event: DialResult, at: dt.datetime | None = None) -> tuple[Call, Action]:
+    """The ringing of the business's phone ended. Missed unless a person accepted it (or screening is off and it
+    was answered). Idempotent: the first result wins; replays answer the same way."""
+    call = _locked(_get_or_create_call(number=number, call_id=event.call_id, from_raw=event.from_raw))
+    if call.status != Call.Status.RINGING:
+        return call, (_after_missed_action(number) if call.status == Call.Status.MISSED else Action.HANGUP)
+    call.dial_status = event.dial_status[:20]
+    answered = event.dial_status in ("completed", "answered")
+    if answered and (call.accepted_at is not None or not number.screening):
+        call.status = Call.Status.ANSWERED
+        call.decision = Decision.NOT_MISSED
+        call.decision_reason = "Answered by a person." if call.accepted_at else "Answered (screening is off)."
+        call.ended_at = at or timezone.now()
+        call.duration = event.duration
+        call.save()
+        return call, Action.HANGUP
+    if answered:
+        reason = MissedReason.VOICEMAIL_PICKUP
+    elif event.dial_status in DIAL_MISSED:
+        reason = DIAL_MISSED[event.dial_status]
+    else:
+        logger.warning("unknown DialCallStatus %r for call %s; treating as missed", event.dial_status, call.pk)
+        reason = MissedReason.UNREACHABLE
+    _register_missed(call, reason, at=at)
+    if reason == MissedReason.CALLER_HUNG_UP:
+        return call, Action.HANGUP  # nobody is left on the line to leave a message
+    return call, _after_missed_action(number)
+
+
+@transaction.atomic
+def call_status_changed(*, number: PhoneNumber, event: CallStatusEvent, at: dt.datetime | None = None) -> Call | None:
+    """Status callback for the caller's leg. If the call ended while we were still ringing (the caller hung up
+    before the dial result), this is where it becomes missed. Later callbacks only fill in the duration."""
+    call = Call.objects.filter(provider=number.provider, provider_call_id=event.call_id).first()
+    if call is None:
+        if event.status not in STATUS_MISSED:
+            return None
+        call = _get_or_create_call(number=number, call_id=event.call_id, from_raw=event.from_raw)
+    call = _locked(call)
+    if event.status not in STATUS_MISSED:
+        return call
+    if call.status == Call.Status.RINGING:
+        _register_missed(call, STATUS_MISSED[event.status], at=at)
+    fields = ["updated_at"]
+    if event.duration is not None and call.duration is None:
+        call.duration = event.duration
+        fields.append("duration")
+    if call.ended_at is None:
+        call.ended_at = at or timezone.now()
+        fields.append("ended_at")
+    call.save(update_fields=fields)
+    return call
+
+
+@transaction.atomic
+def call_recording_ready(*, number: PhoneNumber, event: RecordingEvent) -> Call | None:
+    """Attach a voicemail recording to its call. Idempotent; a recording of another business's call is ignored."""
+    call = Call.objects.filter(
+        provider=number.provider, provider_call_id=event.call_id, business=number.business
+    ).first()
+    if call is None or event.status != "completed":
+        return call
+    call = _locked(call)
+    call.recording_sid = event.recording_id
+    call.recording_url = event.url
+    call.recording_duration = event.duration
+    call.save(update_fields=["recording_sid", "recording_url", "recording_duration", "updated_at"])
+    return call
+
+
+def _after_missed_action(number: PhoneNumber) -> Action:
+    return Action.VOICEMAIL if number.voicemail_enabled else Action.HANGUP
+
+
+def _textback_decision(call: Call) -> tuple[str, str]:
+    """Whether a missed call earns a text-back, and why not. Recorded on the call for the owner to see."""
+    raw = (call.from_raw or "").strip().lower()
+    if not raw or raw in ANONYMOUS_IDS or raw.lstrip("+") in {a.lstrip("+") for a in ANONYMOUS_IDS}:
+        return Decision.SPAM, "Caller id withheld or anonymous."
+    if not call.caller:
+        return Decision.SPAM, f"Caller id {call.from_raw[:30]!r} is not a valid phone number."
+    if call.stir_verstat.startswith("TN-Validation-Failed"):
+        return Decision.SPAM, f"STIR/SHAKEN attestation failed ({call.stir_verstat})."
+    if BlockedNumber.objects.filter(business=call.business, e164=call.caller).exists():
+        return Decision.BLOCKED, "The number is on your blocklist."
+    business_numbers = PhoneNumber.objects.filter(business=call.business).values_list("e164", "forward_to")
+    own = {n for pair in business_numbers for n in pair if n}
+    team = set(
+        call.business.memberships.exclude(user__phone="").values_list("user__phone", flat=True)
+    )
+    if call.caller in own or call.caller in team:
+        return Decision.INTERNAL, "The caller is one of your own numbers or a team member."
+    return Decision.TEXTED, ""
+
+
+def _register_missed(call: Call, reason: str, *, at: dt.datetime | None = None) -> None:
+    """Inside the caller's transaction with `call` locked: mark it missed, decide about the text-back, and for a
+    real caller create or bump the contact and conversation and queue the text-back row."""
+    from inbox.services import conversation_for_missed_call
+    from messaging.services import message_queue_textback
+
+    now = at or timezone.now()
+    call.status = Call.Status.MISSED
+    call.missed_reason = reason
+    call.ended_at = call.ended_at or now
+    decision, why = _textback_decision(call)
+    if decision == Decision.TEXTED:
+        contact, conversation, is_repeat = conversation_for_missed_call(call=call, at=now)
+        call.contact, call.conversation = contact, conversation
+        if is_repeat:
+            decision = Decision.REPEAT
+            why = f"Texted within the last {call.business.repeat_call_window_minutes} minutes; conversation bumped."
+        else:
+            message_queue_textback(call=call, conversation=conversation)
+            why = "Text-back queued."
+    call.decision, call.decision_reason = decision, why
+    call.save()
