@@ -15,6 +15,8 @@ class Contact(models.Model):
     phone = models.CharField(max_length=20)  # E.164
     name = models.CharField(max_length=120, blank=True)
     zip_code = models.CharField(max_length=10, blank=True)
+    # Cached from the consent ledger in the same transaction as the event; checked by every send.
+    opted_out = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,11 +2,15 @@
 
 import logging
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from inbox.models import Conversation
+from inbox.services import contact_get_locked, conversation_open_for
 from messaging import templating
+from messaging.errors import plain_error
 from messaging.models import Message
+from messaging.segments import analyse
 
 logger = logging.getLogger(__name__)
 
@@ -64,3 +68,142 @@ def message_queue_textback(*, call, conversation) -> Message:
     )
     enqueue_send(message.pk)
     return message
+
+
+# Twilio's status ranks (CARRIER-NOTES.md): callbacks arrive out of order, so a status only ever moves forward.
+STATUS_RANK = {
+    "accepted": 0,
+    "scheduled": 0,
+    "queued": 1,
+    "sending": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "canceled": 4,
+    "read": 5,
+}
+OUR_STATUS = {
+    "accepted": Message.Status.SENT,
+    "scheduled": Message.Status.SENT,
+    "queued": Message.Status.SENT,
+    "sending": Message.Status.SENT,
+    "sent": Message.Status.SENT,
+    "delivered": Message.Status.DELIVERED,
+    "read": Message.Status.DELIVERED,
+    "undelivered": Message.Status.UNDELIVERED,
+    "failed": Message.Status.FAILED,
+    "canceled": Message.Status.FAILED,
+}
+
+
+@transaction.atomic
+def message_apply_status(
+    *,
+    provider_message_id: str,
+    status: str,
+    error_code: str,
+    message_hint: int | None = None,
+    account_id: str | None = None,
+) -> Message | None:
+    """Apply a carrier delivery status. Only moves forward (an old `sent` after `delivered` changes nothing);
+    replays change nothing. `message_hint` is our id from the callback URL: it settles a message whose send was
+    ambiguous (we never learnt its carrier id). Returns the message, or None when it is not ours."""
+    from messaging.sending import credentials_for
+
+    rank = STATUS_RANK.get(status)
+    if rank is None:
+        logger.warning("ignoring unknown message status %r", status)
+        return None
+    message = Message.objects.select_for_update().filter(provider_message_id=provider_message_id).first()
+    if message is None and message_hint is not None:
+        message = (
+            Message.objects.select_for_update()
+            .filter(pk=message_hint, provider_message_id__isnull=True, direction=Message.Direction.OUTBOUND)
+            .first()
+        )
+        if message is not None and account_id is not None:
+            credentials = credentials_for(message)
+            if credentials is None or credentials.account_id != account_id:
+                logger.warning("status callback for message %s from a foreign account", message_hint)
+                return None
+        if message is not None:
+            message.provider_message_id = provider_message_id
+    if message is None:
+        return None
+    if rank <= message.status_rank:
+        return message  # stale or replayed: statuses only move forward
+    now = timezone.now()
+    new = OUR_STATUS[status]
+    message.status, message.status_rank = new, max(rank, message.status_rank)
+    message.next_attempt_at = None
+    if new == Message.Status.SENT:
+        message.sent_at = message.sent_at or now
+    elif new == Message.Status.DELIVERED:
+        message.delivered_at = message.delivered_at or now
+        message.sent_at = message.sent_at or now
+        message.error_code = message.error_message = ""
+    else:
+        message.failed_at = message.failed_at or now
+        message.error_code = error_code[:10]
+        message.error_message = plain_error(error_code, "The carrier could not deliver this message.")
+    message.save()
+    if new in (Message.Status.UNDELIVERED, Message.Status.FAILED) and error_code == "21610":
+        from compliance.services import consent_carrier_block
+
+        consent_carrier_block(business=message.business, number=message.to_number, message=message)
+    return message
+
+
+def message_receive(*, number, event) -> tuple[Message, bool]:
+    """Store an inbound SMS/MMS in the caller's open conversation (reopening or creating one). Idempotent by the
+    carrier's message id: a replay returns the stored row and `False`. Media is fetched after commit."""
+    from secdesk.phone import to_e164_or_blank
+
+    sender = to_e164_or_blank(event.from_raw)
+    if not sender:
+        raise ValueError("inbound message without a valid sender")
+    with transaction.atomic():
+        existing = Message.objects.filter(provider_message_id=event.message_id).first()
+        if existing is not None:
+            return existing, False
+        now = timezone.now()
+        contact = contact_get_locked(business=number.business, phone=sender)
+        conversation, _ = conversation_open_for(contact=contact, at=now, phone_number=number)
+        try:
+            with transaction.atomic():
+                message = Message.objects.create(
+                    business=number.business,
+                    conversation=conversation,
+                    phone_number=number,
+                    direction=Message.Direction.INBOUND,
+                    kind=Message.Kind.INBOUND,
+                    from_number=sender,
+                    to_number=number.e164,
+                    body=event.body,
+                    media=[{"url": url, "content_type": ctype} for url, ctype in event.media],
+                    status=Message.Status.RECEIVED,
+                    provider=number.provider,
+                    provider_message_id=event.message_id,
+                    trigger=Message.Trigger.USER,
+                    **_segment_fields(event.body),
+                )
+        except IntegrityError:  # the same webhook committed on another worker meanwhile
+            return Message.objects.get(provider_message_id=event.message_id), False
+        conversation.last_inbound_at = now
+        conversation.last_activity_at = now
+        fields = ["last_inbound_at", "last_activity_at"]
+        if conversation.status in (Conversation.Status.WAITING, Conversation.Status.SNOOZED):
+            conversation.status = Conversation.Status.OPEN
+            fields.append("status")
+        conversation.save(update_fields=fields)
+        if message.media:
+            from messaging.tasks import fetch_media_task
+
+            transaction.on_commit(lambda: fetch_media_task.delay(message.pk))
+    return message, True
+
+
+def _segment_fields(body: str) -> dict:
+    info = analyse(body)
+    return {"encoding": info.encoding, "segments": info.segments}

@@ -1,9 +1,35 @@
+"""Thin tasks: load by id, call a service. All are safe to run twice."""
+
 from celery import shared_task
 
 
 @shared_task(name="messaging.tasks.send_message", ignore_result=True)
-def send_message_task(message_id: int) -> None:
-    """Load by id, send. Safe to run twice: sending claims the row first (see messaging.sending)."""
+def send_message_task(message_id: int) -> str:
+    """Send one message if it is still queued and due (the claim makes duplicates harmless)."""
     from messaging.sending import send_message
 
-    send_message(message_id=message_id)
+    return send_message(message_id=message_id)
+
+
+@shared_task(name="messaging.tasks.reconcile_message", ignore_result=True)
+def reconcile_message_task(message_id: int) -> str:
+    """Settle a message whose send outcome is unknown, without resending blindly."""
+    from messaging.sending import reconcile_message
+
+    return reconcile_message(message_id=message_id)
+
+
+@shared_task(name="messaging.tasks.sweep_outbound", ignore_result=True)
+def sweep_outbound_task() -> dict:
+    """Beat, every 2 s: re-enqueue lost sends, flag stuck ones, reconcile unknown ones."""
+    from messaging.sending import sweep_outbound
+
+    return sweep_outbound()
+
+
+@shared_task(name="messaging.tasks.fetch_media", ignore_result=True, max_retries=5, default_retry_delay=10)
+def fetch_media_task(message_id: int) -> None:
+    """Download an inbound MMS's media into our storage (carrier URLs need credentials and may expire)."""
+    from messaging.media import fetch_media
+
+    fetch_media(message_id=message_id)

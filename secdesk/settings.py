@@ -159,11 +159,14 @@ CELERY_TASK_SOFT_TIME_LIMIT = 45
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "messaging.tasks.send_message": {"queue": "textback"},
+    "messaging.tasks.reconcile_message": {"queue": "textback"},
     "messaging.tasks.sweep_outbound": {"queue": "textback"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "sweep-outbound": {"task": "messaging.tasks.sweep_outbound", "schedule": 2.0, "options": {"expires": 2.0}},
+}
 CELERY_TIMEZONE = "UTC"
 
 # Carriers: one module per provider, registered here.
@@ -172,6 +175,8 @@ TELEPHONY_PROVIDERS = {
     "simulator": "telephony.providers.simulator.SimulatorProvider",
 }
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio.com").rstrip("/")
+# (connect, read) seconds for carrier API requests; a read timeout makes a send "unknown", never resent blindly.
+TWILIO_TIMEOUT = (env.float("TWILIO_CONNECT_TIMEOUT", default=3.05), env.float("TWILIO_READ_TIMEOUT", default=10.0))
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 # Key for carrier credentials at rest (Fernet, urlsafe base64 of 32 bytes); derived from SECRET_KEY when unset.

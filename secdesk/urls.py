@@ -17,6 +17,7 @@ urlpatterns = [
     path("app/", views.home, name="home"),
     path("app/<slug:business_slug>/", include(app_patterns)),
     path("webhooks/", include("telephony.urls_webhooks")),
+    path("webhooks/", include("messaging.urls_webhooks")),
 ]
 
 if settings.DEBUG:

@@ -208,9 +208,7 @@ def _textback_decision(call: Call) -> tuple[str, str]:
         return Decision.BLOCKED, "The number is on your blocklist."
     business_numbers = PhoneNumber.objects.filter(business=call.business).values_list("e164", "forward_to")
     own = {n for pair in business_numbers for n in pair if n}
-    team = set(
-        call.business.memberships.exclude(user__phone="").values_list("user__phone", flat=True)
-    )
+    team = set(call.business.memberships.exclude(user__phone="").values_list("user__phone", flat=True))
     if call.caller in own or call.caller in team:
         return Decision.INTERNAL, "The caller is one of your own numbers or a team member."
     return Decision.TEXTED, ""

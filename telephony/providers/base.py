@@ -148,8 +148,15 @@ class Provider:
         raise NotImplementedError
 
     def send_message(
-        self, *, credentials: Credentials | None, from_: str, to: str, body: str, media_urls: list[str],
-        status_callback: str, validity_period: int | None,
+        self,
+        *,
+        credentials: Credentials | None,
+        from_: str,
+        to: str,
+        body: str,
+        media_urls: list[str],
+        status_callback: str,
+        validity_period: int | None,
     ) -> SendResult:
         """Hand a message to the carrier. Raises SendError; never retries on its own."""
         raise NotImplementedError

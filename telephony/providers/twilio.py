@@ -46,7 +46,12 @@ API_BASE = "https://api.twilio.com"
 
 class RebasedHttpClient(TwilioHttpClient):
     """The real twilio HTTP client, pointed at settings.TWILIO_API_BASE_URL (a local fake in tests and benches).
-    One pooled requests.Session per client keeps the connection to the carrier warm."""
+    One pooled requests.Session per client keeps the connection to the carrier warm. The timeout is a
+    (connect, read) pair, which requests understands but the twilio base class does not validate."""
+
+    def __init__(self, *, timeout: tuple[float, float], **kwargs):
+        super().__init__(**kwargs)
+        self.timeout = timeout
 
     def request(self, method, url, *args, **kwargs):
         base = settings.TWILIO_API_BASE_URL
@@ -62,9 +67,9 @@ def _client(credentials: Credentials) -> Client:
     cache = getattr(_clients, "by_account", None)
     if cache is None:
         cache = _clients.by_account = {}
-    key = (credentials.account_id, credentials.secret, settings.TWILIO_API_BASE_URL)
+    key = (credentials.account_id, credentials.secret, settings.TWILIO_API_BASE_URL, settings.TWILIO_TIMEOUT)
     if key not in cache:
-        http = RebasedHttpClient(pool_connections=True, timeout=(3.05, 10))
+        http = RebasedHttpClient(pool_connections=True, timeout=settings.TWILIO_TIMEOUT)
         cache[key] = Client(credentials.account_id, credentials.secret, http_client=http)
     return cache[key]
 
@@ -78,8 +83,13 @@ def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
+def _clean(value: str) -> str:
+    """PostgreSQL text cannot hold NUL; no carrier sends one, so it is dropped rather than failing the request."""
+    return value.replace("\x00", "")
+
+
 def _required(request: HttpRequest, name: str, pattern: re.Pattern | None = None) -> str:
-    value = request.POST.get(name, "")
+    value = _clean(request.POST.get(name, ""))
     if not value or (pattern and not pattern.match(value)):
         raise MalformedWebhook(f"{name} is missing or malformed")
     return value
@@ -95,7 +105,7 @@ def _int(request: HttpRequest, name: str) -> int | None:
 
 
 def _text(request: HttpRequest, name: str, limit: int = 120) -> str:
-    return request.POST.get(name, "")[:limit]
+    return _clean(request.POST.get(name, ""))[:limit]
 
 
 def token_for_account(account_sid: str) -> str | None:
@@ -171,7 +181,7 @@ class TwilioProvider(Provider):
         )
 
     def parse_inbound_message(self, request: HttpRequest) -> InboundMessage:
-        body = request.POST.get("Body", "")
+        body = _clean(request.POST.get("Body", ""))
         if len(body) > MAX_BODY:
             raise MalformedWebhook("Body is too long")
         count = _int(request, "NumMedia") or 0
@@ -179,10 +189,10 @@ class TwilioProvider(Provider):
             raise MalformedWebhook("NumMedia is out of range")
         media = []
         for i in range(count):
-            url = request.POST.get(f"MediaUrl{i}", "")
-            if not url.startswith("https://") or len(url) > 500:
-                raise MalformedWebhook(f"MediaUrl{i} is not an https URL")
-            media.append((url, request.POST.get(f"MediaContentType{i}", "application/octet-stream")[:100]))
+            url = _clean(request.POST.get(f"MediaUrl{i}", ""))
+            if not url.startswith(("https://", "http://")) or len(url) > 500:
+                raise MalformedWebhook(f"MediaUrl{i} is not a URL")
+            media.append((url, _text(request, f"MediaContentType{i}", 100) or "application/octet-stream"))
         return InboundMessage(
             message_id=_required(request, "MessageSid", MESSAGE_SID),
             to=_required(request, "To"),
@@ -263,8 +273,11 @@ class TwilioProvider(Provider):
             raise SendError("Twilio did not answer in time.", code="timeout", ambiguous=True) from None
         return SendResult(provider_message_id=message.sid, status=message.status or "queued")
 
-    def lookup_message(self, *, credentials: Credentials, to: str, from_: str, since) -> SendResult | None:
-        """Find a message we may have sent (used to reconcile an ambiguous send)."""
-        for message in _client(credentials).messages.list(to=to, from_=from_, date_sent_after=since, limit=20):
-            return SendResult(provider_message_id=message.sid, status=message.status or "sent")
+    def lookup_message(self, *, credentials: Credentials, to: str, from_: str, body: str, since) -> SendResult | None:
+        """Find a message we may have sent, to reconcile an ambiguous send: same To, From and body, created
+        after `since`. None when Twilio has no such message."""
+        for message in _client(credentials).messages.list(to=to, from_=from_, date_sent_after=since, limit=50):
+            created = message.date_created or message.date_sent
+            if message.body == body and (created is None or created >= since):
+                return SendResult(provider_message_id=message.sid, status=message.status or "sent")
         return None

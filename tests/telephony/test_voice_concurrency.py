@@ -10,7 +10,7 @@ from inbox.models import Contact, Conversation
 from messaging.models import Message
 from telephony.models import Call
 from tests import twilio
-from tests.telephony.conftest import CALLER, NUMBER_A
+from tests.numbers import CALLER, NUMBER_A
 
 
 def run_concurrently(n: int, fn) -> list:
@@ -39,8 +39,13 @@ def test_five_concurrent_replays_yield_one_call_and_one_text(number_a):
     statuses = run_concurrently(5, lambda: twilio.post("/webhooks/twilio/voice/", incoming).status_code)
     assert statuses == [200] * 5
     dial = twilio.payload(
-        "voice_dial_action", call_sid=call_sid, caller=CALLER, number=NUMBER_A, child_sid=twilio.sid("CA"),
-        dial_status="no-answer", dial_duration="0",
+        "voice_dial_action",
+        call_sid=call_sid,
+        caller=CALLER,
+        number=NUMBER_A,
+        child_sid=twilio.sid("CA"),
+        dial_status="no-answer",
+        dial_duration="0",
     )
     responses = run_concurrently(5, lambda: twilio.post("/webhooks/twilio/voice/dial/", dial))
     assert [r.status_code for r in responses] == [200] * 5
@@ -53,10 +58,18 @@ def test_five_concurrent_replays_yield_one_call_and_one_text(number_a):
 @pytest.mark.django_db(transaction=True)
 def test_dial_result_and_status_callback_racing_make_one_missed_call(number_a):
     call_sid = twilio.sid("CA")
-    twilio.post("/webhooks/twilio/voice/", twilio.payload("voice_incoming", call_sid=call_sid, caller=CALLER,
-                                                           number=NUMBER_A))
-    dial = twilio.payload("voice_dial_action", call_sid=call_sid, caller=CALLER, number=NUMBER_A,
-                          child_sid=twilio.sid("CA"), dial_status="no-answer", dial_duration="0")
+    twilio.post(
+        "/webhooks/twilio/voice/", twilio.payload("voice_incoming", call_sid=call_sid, caller=CALLER, number=NUMBER_A)
+    )
+    dial = twilio.payload(
+        "voice_dial_action",
+        call_sid=call_sid,
+        caller=CALLER,
+        number=NUMBER_A,
+        child_sid=twilio.sid("CA"),
+        dial_status="no-answer",
+        dial_duration="0",
+    )
     status = twilio.payload("voice_status", call_sid=call_sid, caller=CALLER, number=NUMBER_A, call_status="completed")
     calls = [
         lambda: twilio.post("/webhooks/twilio/voice/dial/", dial),
@@ -81,8 +94,15 @@ def test_two_different_calls_from_one_caller_at_once_text_once(number_a):
     """Two calls from the same caller landing together: the contact lock makes the second one a repeat."""
     sids = [twilio.sid("CA") for _ in range(4)]
     payloads = iter(
-        twilio.payload("voice_dial_action", call_sid=s, caller=CALLER, number=NUMBER_A, child_sid=twilio.sid("CA"),
-                       dial_status="busy", dial_duration="0")
+        twilio.payload(
+            "voice_dial_action",
+            call_sid=s,
+            caller=CALLER,
+            number=NUMBER_A,
+            child_sid=twilio.sid("CA"),
+            dial_status="busy",
+            dial_duration="0",
+        )
         for s in sids
     )
     lock = threading.Lock()

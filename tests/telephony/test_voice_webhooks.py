@@ -11,7 +11,7 @@ from messaging.models import Message
 from telephony.models import BlockedNumber, Call
 from tenants.models import BusinessHours, Holiday
 from tests import twilio
-from tests.telephony.conftest import CALLER, NUMBER_A, OWNER_MOBILE
+from tests.numbers import CALLER, NUMBER_A, OWNER_MOBILE
 
 pytestmark = pytest.mark.django_db
 
@@ -331,7 +331,7 @@ def test_forged_signature_is_403_and_stores_nothing(number_a):
 
 
 def test_signature_with_another_accounts_token_is_403(number_a, number_b):
-    from tests.telephony.conftest import OTHER_AUTH_TOKEN
+    from tests.numbers import OTHER_AUTH_TOKEN
 
     params = twilio.payload("voice_incoming", call_sid=twilio.sid("CA"), caller=CALLER, number=NUMBER_A)
     assert twilio.post("/webhooks/twilio/voice/", params, token=OTHER_AUTH_TOKEN).status_code == 403
@@ -339,12 +339,22 @@ def test_signature_with_another_accounts_token_is_403(number_a, number_b):
 
 
 def test_tampered_parameter_is_403(number_a):
-    params = twilio.payload("voice_dial_action", call_sid=twilio.sid("CA"), caller=CALLER, number=NUMBER_A,
-                            child_sid=twilio.sid("CA"), dial_status="completed", dial_duration="30")
+    params = twilio.payload(
+        "voice_dial_action",
+        call_sid=twilio.sid("CA"),
+        caller=CALLER,
+        number=NUMBER_A,
+        child_sid=twilio.sid("CA"),
+        dial_status="completed",
+        dial_duration="30",
+    )
     url = "http://127.0.0.1:8000/webhooks/twilio/voice/dial/"
     signature = twilio.sign(url, params)
-    response = Client().post("/webhooks/twilio/voice/dial/", {**params, "DialCallStatus": "no-answer"},
-                             headers={"X-Twilio-Signature": signature})
+    response = Client().post(
+        "/webhooks/twilio/voice/dial/",
+        {**params, "DialCallStatus": "no-answer"},
+        headers={"X-Twilio-Signature": signature},
+    )
     assert response.status_code == 403 and nothing_written()
 
 
@@ -373,12 +383,25 @@ def test_number_we_do_not_own_gets_empty_answer_and_nothing_written(number_a, ca
 
 
 @pytest.mark.parametrize(
-    "change", [{"CallSid": "nope"}, {"CallSid": ""}, {"CallSid": "CA" + "z" * 32}, {"DialCallStatus": ""},
-               {"DialCallDuration": "ten"}]
+    "change",
+    [
+        {"CallSid": "nope"},
+        {"CallSid": ""},
+        {"CallSid": "CA" + "z" * 32},
+        {"DialCallStatus": ""},
+        {"DialCallDuration": "ten"},
+    ],
 )
 def test_malformed_parameters_are_400(number_a, change):
-    params = twilio.payload("voice_dial_action", call_sid=twilio.sid("CA"), caller=CALLER, number=NUMBER_A,
-                            child_sid=twilio.sid("CA"), dial_status="no-answer", dial_duration="0")
+    params = twilio.payload(
+        "voice_dial_action",
+        call_sid=twilio.sid("CA"),
+        caller=CALLER,
+        number=NUMBER_A,
+        child_sid=twilio.sid("CA"),
+        dial_status="no-answer",
+        dial_duration="0",
+    )
     params.update(change)
     assert twilio.post("/webhooks/twilio/voice/dial/", params).status_code == 400
     assert nothing_written()
@@ -389,10 +412,11 @@ def test_get_is_not_allowed(number_a):
 
 
 def test_other_business_number_routes_to_other_business(number_a, number_b, tenant_b):
-    from tests.telephony.conftest import NUMBER_B, OTHER_AUTH_TOKEN, OTHER_ACCOUNT_SID
+    from tests.numbers import NUMBER_B, OTHER_ACCOUNT_SID, OTHER_AUTH_TOKEN
 
     call_sid = twilio.sid("CA")
-    params = twilio.payload("voice_incoming", call_sid=call_sid, caller=CALLER, number=NUMBER_B,
-                            account_sid=OTHER_ACCOUNT_SID)
+    params = twilio.payload(
+        "voice_incoming", call_sid=call_sid, caller=CALLER, number=NUMBER_B, account_sid=OTHER_ACCOUNT_SID
+    )
     twiml(twilio.post("/webhooks/twilio/voice/", params, token=OTHER_AUTH_TOKEN))
     assert Call.objects.get(provider_call_id=call_sid).business == tenant_b.business

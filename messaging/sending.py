@@ -1,0 +1,282 @@
+"""The sending engine. A message row is claimed with a conditional update, so however many tasks run for it, at
+most one carrier request is made; a request whose fate is unknown is reconciled, never blindly resent.
+
+State machine (outbound):  queued -> sending -> sent -> delivered | undelivered
+                                    \\-> failed (permanent error, suppressed, retries exhausted)
+                                    \\-> queued again with next_attempt_at (429 / 5xx / connect error)
+                                    \\-> unknown (timeout after the request went out) -> sent | failed | queued
+"""
+
+import datetime as dt
+import logging
+import random
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.urls import reverse
+from django.utils import timezone
+
+from compliance.suppression import suppression_reason
+from messaging.errors import plain_error
+from messaging.models import Message
+from telephony.models import CarrierCredential
+from telephony.providers import get_provider
+from telephony.providers.base import Credentials, SendError
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+TEXTBACK_VALIDITY_SECONDS = 900  # a text-back older than this is no longer "we just missed your call"
+STUCK_SENDING_AFTER = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
+RECONCILE_AFTER = dt.timedelta(seconds=30)
+GIVE_UP_RECONCILING_AFTER = dt.timedelta(hours=1)
+S = Message.Status
+
+
+def backoff(attempt: int) -> dt.timedelta:
+    """Exponential backoff with full jitter: ~1 s, 2 s, 4 s, 8 s (capped at 60 s)."""
+    base = min(60.0, 2.0 ** (attempt - 1))
+    return dt.timedelta(seconds=base / 2 + random.uniform(0, base / 2))
+
+
+def credentials_for(message: Message) -> Credentials | None:
+    """The business's own carrier account for this provider, else the platform's (Twilio only), else None."""
+    if message.provider != "twilio":
+        return None
+    credential = CarrierCredential.objects.filter(business_id=message.business_id, provider="twilio").first()
+    if credential is not None:
+        return Credentials(account_id=credential.account_sid, secret=credential.auth_token)
+    if settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN:
+        return Credentials(account_id=settings.TWILIO_ACCOUNT_SID, secret=settings.TWILIO_AUTH_TOKEN)
+    return None
+
+
+def status_callback_url(message_id: int) -> str:
+    return f"{settings.PUBLIC_BASE_URL}{reverse('twilio-sms-status')}?{urlencode({'m': message_id})}"
+
+
+def _claim(message_id: int) -> Message | None:
+    """Move one due `queued` row to `sending` and return it, or None when there is nothing to claim (sent already,
+    claimed by another worker, or not due). The suppression check runs here, under the row lock, so an opt-out
+    committed before the claim always wins."""
+    now = timezone.now()
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(of=("self",))
+            .select_related("business")
+            .filter(pk=message_id, status=S.QUEUED, direction=Message.Direction.OUTBOUND)
+            .filter(next_attempt_at__lte=now)
+            .first()
+        )
+        if message is None:
+            return None
+        reason = suppression_reason(business=message.business, number=message.to_number, kind=message.kind)
+        if reason:
+            _fail(message, code=reason, now=now)
+            return None
+        message.status = S.SENDING
+        message.sending_at = now
+        message.attempts = F("attempts") + 1
+        message.save(update_fields=["status", "sending_at", "attempts"])
+    message.refresh_from_db(fields=["attempts"])
+    return message
+
+
+def _fail(message: Message, *, code: str, now: dt.datetime, detail: str = "") -> None:
+    message.status = S.FAILED
+    message.error_code = code[:10]
+    message.error_message = plain_error(code, detail)
+    message.failed_at = now
+    message.next_attempt_at = None
+    message.status_rank = max(message.status_rank, 4)
+    message.save(update_fields=["status", "error_code", "error_message", "failed_at", "next_attempt_at", "status_rank"])
+
+
+def send_message(*, message_id: int) -> str:
+    """Send one outbound message if it is due and still queued. Safe to call any number of times, from any
+    number of workers: only the claim winner talks to the carrier. Returns what happened (for logs and tests)."""
+    message = _claim(message_id)
+    if message is None:
+        return "nothing to claim"
+    provider = get_provider(message.provider)
+    try:
+        result = provider.send_message(
+            credentials=credentials_for(message),
+            from_=message.from_number,
+            to=message.to_number,
+            body=message.body,
+            media_urls=[m["url"] for m in message.media if m.get("url")],
+            status_callback=status_callback_url(message.pk),
+            validity_period=TEXTBACK_VALIDITY_SECONDS if message.kind == Message.Kind.TEXTBACK else None,
+        )
+    except SendError as error:
+        return _record_error(message, error)
+    except Exception:
+        # A bug or an unexpected client error after the claim: we cannot know if the request left, so reconcile.
+        logger.exception("unexpected error sending message %s", message.pk)
+        return _record_error(message, SendError("unexpected error", code="timeout", ambiguous=True))
+    _record_sent(message.pk, result.provider_message_id)
+    if getattr(provider, "simulated_delivery", False):
+        from messaging.services import message_apply_status
+
+        message_apply_status(provider_message_id=result.provider_message_id, status="delivered", error_code="")
+    return "sent"
+
+
+def _record_sent(message_id: int, provider_message_id: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_id)
+        message.provider_message_id = message.provider_message_id or provider_message_id
+        fields = ["provider_message_id", "next_attempt_at", "error_code", "error_message"]
+        message.next_attempt_at = None
+        message.error_code = message.error_message = ""
+        if message.status_rank < 3:  # a fast status callback may already have moved it further
+            message.status, message.status_rank, message.sent_at = S.SENT, 3, now
+            fields += ["status", "status_rank", "sent_at"]
+        message.save(update_fields=fields)
+        _touch_conversation(message, now)
+
+
+def _touch_conversation(message: Message, now: dt.datetime) -> None:
+    if message.conversation_id and message.kind != Message.Kind.NOTIFICATION:
+        from inbox.models import Conversation
+
+        Conversation.objects.filter(pk=message.conversation_id).update(last_outbound_at=now)
+
+
+def _record_error(message: Message, error: SendError) -> str:
+    now = timezone.now()
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message.pk)
+        if message.status != S.SENDING:
+            return "already settled"
+        if error.ambiguous:
+            message.status = S.UNKNOWN
+            message.error_code = error.code[:10]
+            message.error_message = plain_error(error.code)
+            message.next_attempt_at = now + RECONCILE_AFTER
+            message.save(update_fields=["status", "error_code", "error_message", "next_attempt_at"])
+            return "unknown"
+        if error.retryable and message.attempts < MAX_ATTEMPTS:
+            message.status = S.QUEUED
+            message.error_code = (error.code or str(error.http_status or ""))[:10]
+            message.error_message = f"Retrying: {plain_error(message.error_code, str(error))}"[:300]
+            message.next_attempt_at = now + backoff(message.attempts)
+            message.save(update_fields=["status", "error_code", "error_message", "next_attempt_at"])
+            return "retry"
+        code = error.code or str(error.http_status or "")
+        if error.retryable:
+            _fail(message, code="exhausted", now=now)
+            return "failed"
+        _fail(message, code=code, now=now, detail=error.message)
+        if code == "21610":
+            from compliance.services import consent_carrier_block
+
+            consent_carrier_block(business=message.business, number=message.to_number, message=message)
+        return "failed"
+
+
+def reconcile_message(*, message_id: int) -> str:
+    """Settle a message whose send may or may not have reached the carrier. Looks it up at the carrier: found
+    means sent; absent (confirmed by a lookup at least two minutes after the attempt) means it never left, so it is
+    queued again; lookups that keep failing end in `failed` with a note for a person. Never resends blindly."""
+    now = timezone.now()
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(pk=message_id, status=S.UNKNOWN, next_attempt_at__lte=now)
+            .first()
+        )
+        if message is None:
+            return "nothing to reconcile"
+        # Lease it: another sweep will not pick it up while we ask the carrier.
+        message.next_attempt_at = now + RECONCILE_AFTER
+        message.save(update_fields=["next_attempt_at"])
+    provider = get_provider(message.provider)
+    lookup = getattr(provider, "lookup_message", None)
+    attempted_at = message.sending_at or message.created_at
+    found, looked = None, False
+    if lookup is not None and (credentials := credentials_for(message)) is not None:
+        try:
+            found = lookup(
+                credentials=credentials,
+                to=message.to_number,
+                from_=message.from_number,
+                body=message.body,
+                since=attempted_at - dt.timedelta(minutes=1),
+            )
+            looked = True
+        except Exception:
+            logger.warning("lookup for message %s failed; will try again", message.pk, exc_info=True)
+    if found is not None:
+        _record_sent(message.pk, found.provider_message_id)
+        return "reconciled: sent"
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message.pk)
+        if message.status != S.UNKNOWN:
+            return "already settled"  # a status callback got there first
+        if looked and now - attempted_at >= dt.timedelta(minutes=2):
+            message.status, message.next_attempt_at = S.QUEUED, now
+            message.error_message = "The carrier confirmed it never received this message; sending it again."
+            message.save(update_fields=["status", "next_attempt_at", "error_message"])
+            transaction.on_commit(lambda: _enqueue_send(message.pk))
+            return "reconciled: not at carrier, requeued"
+        if now - attempted_at >= GIVE_UP_RECONCILING_AFTER or lookup is None:
+            _fail(message, code="unconfirmed", now=now)
+            return "reconciled: unconfirmed"
+    return "reconcile later"
+
+
+def _enqueue_send(message_id: int) -> None:
+    from messaging.tasks import send_message_task
+
+    send_message_task.delay(message_id)
+
+
+SWEEP_GRACE = dt.timedelta(seconds=2)  # leave the on-commit fast path time to run first
+SWEEP_REENQUEUE_EVERY = dt.timedelta(seconds=15)
+SWEEP_BATCH = 500
+
+
+def sweep_outbound() -> dict[str, int]:
+    """Re-enqueue what Redis lost or a dead worker dropped. Every row it touches is taken with FOR UPDATE SKIP
+    LOCKED, so two sweepers running at once split the work instead of doubling it; enqueueing a row twice is
+    harmless anyway, as sending claims the row first."""
+    from messaging.tasks import reconcile_message_task
+
+    now = timezone.now()
+    with transaction.atomic():
+        due = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(status=S.QUEUED, direction=Message.Direction.OUTBOUND, next_attempt_at__lte=now - SWEEP_GRACE)
+            .exclude(swept_at__gt=now - SWEEP_REENQUEUE_EVERY)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:SWEEP_BATCH]
+        )
+        Message.objects.filter(pk__in=due).update(swept_at=now)
+        stuck = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(status=S.SENDING, sending_at__lt=now - STUCK_SENDING_AFTER)
+            .values_list("pk", flat=True)[:SWEEP_BATCH]
+        )
+        # A worker died holding these: the request may or may not have gone out.
+        Message.objects.filter(pk__in=stuck).update(
+            status=S.UNKNOWN, next_attempt_at=now, error_code="timeout", error_message=plain_error("timeout")
+        )
+        unknown = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(status=S.UNKNOWN, next_attempt_at__lte=now)
+            .values_list("pk", flat=True)[:SWEEP_BATCH]
+        )
+
+        def ring():
+            for pk in due:
+                _enqueue_send(pk)
+            for pk in unknown:
+                reconcile_message_task.delay(pk)
+
+        transaction.on_commit(ring)
+    return {"requeued": len(due), "stuck": len(stuck), "reconcile": len(unknown)}

@@ -1,0 +1,274 @@
+"""The sending engine against the fake Twilio API, through the real twilio client."""
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from inbox.models import Contact
+from messaging.models import Message
+from messaging.sending import reconcile_message, send_message, sweep_outbound
+from tests import twilio
+from tests.numbers import CALLER, NUMBER_A
+
+S = Message.Status
+
+
+def missed_call(call_sid: str | None = None) -> Message:
+    call_sid = call_sid or twilio.sid("CA")
+    params = twilio.payload(
+        "voice_dial_action",
+        call_sid=call_sid,
+        caller=CALLER,
+        number=NUMBER_A,
+        child_sid=twilio.sid("CA"),
+        dial_status="no-answer",
+        dial_duration="0",
+    )
+    assert twilio.post("/webhooks/twilio/voice/dial/", params).status_code == 200
+    return Message.objects.get(idempotency_key=f"textback:{call_sid}")
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_missed_call_sends_exactly_one_text_through_a_real_worker(number_a, fake_twilio, celery_worker):
+    message = missed_call()
+    wait_for(lambda: Message.objects.get(pk=message.pk).status == S.SENT)
+    time.sleep(0.3)  # anything duplicated would arrive now
+    [request] = fake_twilio.requests
+    assert request["account_sid"] == twilio.ACCOUNT_SID
+    assert request["To"] == CALLER and request["From"] == NUMBER_A
+    assert request["Body"] == message.body and "Acme Plumbing" in request["Body"]
+    assert request["StatusCallback"] == f"http://127.0.0.1:8000/webhooks/twilio/sms/status/?m={message.pk}"
+    assert request["ValidityPeriod"] == "900"
+    message.refresh_from_db()
+    assert message.provider_message_id == request["sid"] and message.attempts == 1 and message.sent_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lost_enqueue_is_sent_by_the_sweeper(number_a, fake_twilio, celery_worker):
+    message = Message.objects.create(
+        business=number_a.business,
+        phone_number=number_a,
+        direction="out",
+        kind="reply",
+        from_number=NUMBER_A,
+        to_number=CALLER,
+        body="Hello from the sweeper",
+        status=S.QUEUED,
+        provider="twilio",
+        next_attempt_at=timezone.now() - dt.timedelta(seconds=5),
+    )  # committed, but its task was never enqueued (as if Redis lost it)
+    assert sweep_outbound()["requeued"] == 1
+    wait_for(lambda: Message.objects.get(pk=message.pk).status == S.SENT)
+    assert sweep_outbound()["requeued"] == 0
+    assert [r["Body"] for r in fake_twilio.requests] == ["Hello from the sweeper"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_racing_on_one_row_send_once(number_a, fake_twilio):
+    message = missed_call()
+    fake_twilio.delay = 0.2
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def worker():
+        barrier.wait()
+        outcomes.append(send_message(message_id=message.pk))
+        connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(outcomes) == ["nothing to claim"] * 3 + ["sent"]
+    assert len(fake_twilio.requests) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweepers_split_the_work(number_a, settings):
+    """SKIP LOCKED: sweepers running at once never hand out the same row twice."""
+    from unittest import mock
+
+    rows = Message.objects.bulk_create(
+        Message(
+            business=number_a.business,
+            direction="out",
+            kind="reply",
+            from_number=NUMBER_A,
+            to_number=CALLER,
+            body=f"m{i}",
+            status=S.QUEUED,
+            provider="twilio",
+            next_attempt_at=timezone.now() - dt.timedelta(1),
+        )
+        for i in range(60)
+    )
+    enqueued = []
+    barrier = threading.Barrier(3)
+
+    def sweeper():
+        barrier.wait()
+        sweep_outbound()
+        connection.close()
+
+    with mock.patch("messaging.sending._enqueue_send", side_effect=enqueued.append):
+        threads = [threading.Thread(target=sweeper) for _ in range(3)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+    assert sorted(enqueued) == sorted(r.pk for r in rows)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [(21610, "opted out"), (21211, "not a valid phone number"), (30007, "filtered"), (30034, "not registered")],
+)
+def test_permanent_errors_fail_with_plain_language(number_a, fake_twilio, code, words):
+    fake_twilio.then(("error", 400, code))
+    message = missed_call()
+    assert send_message(message_id=message.pk) == "failed"
+    message.refresh_from_db()
+    assert message.status == S.FAILED and message.error_code == str(code) and words in message.error_message
+    assert message.next_attempt_at is None
+    assert send_message(message_id=message.pk) == "nothing to claim"
+    assert len(fake_twilio.requests) == 1
+    assert Contact.objects.get(phone=CALLER).opted_out is (code == 21610)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("failure", [("error", 429, 20429), ("error", 500, 20500), ("error", 503, 20503)])
+def test_transient_errors_retry_with_backoff_then_send(number_a, fake_twilio, failure):
+    fake_twilio.then(failure)
+    message = missed_call()
+    assert send_message(message_id=message.pk) == "retry"
+    message.refresh_from_db()
+    assert message.status == S.QUEUED and message.attempts == 1
+    delay = (message.next_attempt_at - timezone.now()).total_seconds()
+    assert 0.2 < delay <= 1.0  # first backoff: 0.5-1 s with jitter
+    assert send_message(message_id=message.pk) == "nothing to claim"  # not due yet
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    assert send_message(message_id=message.pk) == "sent"
+    message.refresh_from_db()
+    assert message.status == S.SENT and message.attempts == 2 and message.error_code == ""
+    assert len(fake_twilio.requests) == 2 and len(fake_twilio.accepted) == 1
+
+
+@pytest.mark.django_db
+def test_retries_are_bounded(number_a, fake_twilio):
+    fake_twilio.then(*[("error", 500, 20500)] * 10)
+    message = missed_call()
+    outcomes = []
+    for _ in range(8):
+        Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+        outcomes.append(send_message(message_id=message.pk))
+    assert outcomes == ["retry"] * 4 + ["failed"] + ["nothing to claim"] * 3
+    message.refresh_from_db()
+    assert message.status == S.FAILED and message.error_code == "exhausted" and message.error_message
+    assert len(fake_twilio.requests) == 5
+
+
+@pytest.mark.django_db
+def test_timeout_after_sending_is_unknown_and_reconciled_not_resent(number_a, fake_twilio):
+    fake_twilio.then(("accept_then_hang", 2.0))
+    message = missed_call()
+    assert send_message(message_id=message.pk) == "unknown"
+    message.refresh_from_db()
+    assert message.status == S.UNKNOWN and message.provider_message_id is None
+    assert send_message(message_id=message.pk) == "nothing to claim"  # never resent blindly
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    assert reconcile_message(message_id=message.pk) == "reconciled: sent"
+    message.refresh_from_db()
+    assert message.status == S.SENT and message.provider_message_id == fake_twilio.accepted[0]["sid"]
+    assert len(fake_twilio.requests) == 1
+
+
+@pytest.mark.django_db
+def test_timeout_reconciled_by_the_status_callback(number_a, fake_twilio):
+    fake_twilio.then(("accept_then_hang", 2.0))
+    message = missed_call()
+    send_message(message_id=message.pk)
+    sid = fake_twilio.accepted[0]["sid"]
+    params = {
+        "AccountSid": twilio.ACCOUNT_SID,
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "MessageStatus": "delivered",
+        "To": CALLER,
+        "From": NUMBER_A,
+        "ApiVersion": "2010-04-01",
+    }
+    assert twilio.post(f"/webhooks/twilio/sms/status/?m={message.pk}", params).status_code == 204
+    message.refresh_from_db()
+    assert message.status == S.DELIVERED and message.provider_message_id == sid
+
+
+@pytest.mark.django_db
+def test_request_that_never_reached_twilio_is_requeued_after_a_confirming_lookup(number_a, fake_twilio):
+    fake_twilio.then(("hang", 2.0))  # Twilio "never accepted" it (the fake answers late with a 503)
+    message = missed_call()
+    assert send_message(message_id=message.pk) == "unknown"
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    assert reconcile_message(message_id=message.pk) == "reconcile later"  # too early to trust absence
+    Message.objects.filter(pk=message.pk).update(
+        next_attempt_at=timezone.now(), sending_at=timezone.now() - dt.timedelta(minutes=3)
+    )
+    assert reconcile_message(message_id=message.pk) == "reconciled: not at carrier, requeued"
+    assert send_message(message_id=message.pk) == "sent"
+    assert len(fake_twilio.accepted) == 1
+
+
+@pytest.mark.django_db
+def test_opted_out_number_is_never_sent(number_a, fake_twilio):
+    message = missed_call()
+    Contact.objects.filter(phone=CALLER).update(opted_out=True)
+    assert send_message(message_id=message.pk) == "nothing to claim"
+    message.refresh_from_db()
+    assert message.status == S.FAILED and message.error_message == "Recipient opted out; not sent."
+    assert fake_twilio.requests == []
+
+
+@pytest.mark.django_db
+def test_stuck_sending_row_becomes_unknown_not_resent(number_a, fake_twilio):
+    message = missed_call()
+    Message.objects.filter(pk=message.pk).update(status=S.SENDING, sending_at=timezone.now() - dt.timedelta(hours=1))
+    assert sweep_outbound()["stuck"] == 1
+    message.refresh_from_db()
+    assert message.status == S.UNKNOWN
+    assert fake_twilio.requests == []
+
+
+@pytest.mark.django_db
+def test_missing_credentials_fail_visibly(tenant_a, fake_twilio):
+    from telephony.models import PhoneNumber
+    from tests.numbers import always_open
+
+    always_open(tenant_a.business)
+    number = PhoneNumber.objects.create(
+        business=tenant_a.business, e164=NUMBER_A, provider="twilio", forward_to="+14155551234"
+    )
+    message = Message.objects.create(
+        business=tenant_a.business,
+        phone_number=number,
+        direction="out",
+        kind="reply",
+        from_number=NUMBER_A,
+        to_number=CALLER,
+        body="hi",
+        status=S.QUEUED,
+        provider="twilio",
+        next_attempt_at=timezone.now(),
+    )
+    assert send_message(message_id=message.pk) == "failed"
+    message.refresh_from_db()
+    assert message.error_message == "No carrier account is connected for this number."
