@@ -90,3 +90,22 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.kind} {self.to_number} [{self.status}]"
+
+
+class TextbackSettings(models.Model):
+    """A business's text-back wording (business hours and after hours) and an optional delay."""
+
+    business = models.OneToOneField(Business, on_delete=models.CASCADE, related_name="textback_settings")
+    open_template = models.TextField("during business hours")
+    closed_template = models.TextField("after hours")
+    delay_seconds = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Wait this long before texting (0-120 s), for owners who like to call back first.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "text-back settings"
+
+    def __str__(self) -> str:
+        return f"Text-back settings for {self.business}"

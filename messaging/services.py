@@ -1,5 +1,6 @@
 """Writes to messages: queueing outbound texts (a row first, the task on commit) and applying carrier events."""
 
+import datetime as dt
 import logging
 
 from django.db import IntegrityError, transaction
@@ -9,10 +10,11 @@ from inbox.models import Conversation
 from inbox.services import contact_get_locked, conversation_open_for
 from messaging import templating
 from messaging.errors import plain_error
-from messaging.models import Message
+from messaging.models import Message, TextbackSettings
 from messaging.segments import analyse
 
 logger = logging.getLogger(__name__)
+FAST_PATH_MAX_DELAY = 0  # seconds; anything later is left to the sweeper
 
 
 def enqueue_send(message_id: int) -> None:
@@ -34,6 +36,15 @@ def _is_first_text_to(business, number: str) -> bool:
     ).exists()
 
 
+def textback_settings_for(business) -> TextbackSettings:
+    """The business's text-back settings, created with the defaults the first time they are needed."""
+    settings_, _ = TextbackSettings.objects.get_or_create(
+        business=business,
+        defaults={"open_template": templating.DEFAULT_OPEN, "closed_template": templating.DEFAULT_CLOSED},
+    )
+    return settings_
+
+
 def message_queue_textback(*, call, conversation) -> Message:
     """Queue the text-back for a missed call. Must run inside the missed-call transaction. Idempotent: the
     unique key "textback:<call id>" means a replayed webhook finds the existing row instead of adding one."""
@@ -42,8 +53,9 @@ def message_queue_textback(*, call, conversation) -> Message:
     existing = Message.objects.filter(idempotency_key=f"textback:{call.provider_call_id}").first()
     if existing is not None:
         return existing
+    config = textback_settings_for(business)
     open_now = business.is_open(call.started_at)
-    template = templating.DEFAULT_OPEN if open_now else templating.DEFAULT_CLOSED
+    template = config.open_template if open_now else config.closed_template
     context = templating.template_context(business=business, contact_name=conversation.contact.name)
     rendered = templating.render(template, context, opt_out_footer=_is_first_text_to(business, call.caller))
     now = timezone.now()
@@ -62,11 +74,13 @@ def message_queue_textback(*, call, conversation) -> Message:
         provider=number.provider,
         idempotency_key=f"textback:{call.provider_call_id}",
         trigger=Message.Trigger.RULE,
-        trigger_detail=f"missed_call:{call.provider_call_id}",
+        trigger_detail=f"missed_call:{call.provider_call_id}:{'open' if open_now else 'closed'}_template",
         queued_at=now,
-        next_attempt_at=now,
+        next_attempt_at=now + dt.timedelta(seconds=config.delay_seconds),
     )
-    enqueue_send(message.pk)
+    if config.delay_seconds <= FAST_PATH_MAX_DELAY:
+        enqueue_send(message.pk)
+    # A longer delay is a row with a due time: the sweeper sends it when due (no long Celery countdowns).
     return message
 
 

@@ -7,6 +7,7 @@ from secdesk import views
 app_patterns = [
     path("", include("tenants.urls")),
     path("", include("telephony.urls")),
+    path("", include("messaging.urls")),
 ]
 
 urlpatterns = [

@@ -1,0 +1,12 @@
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY requirements.lock ./
+RUN pip install --no-cache-dir uv==0.13.9 \
+    && uv pip install --system --no-cache --require-hashes -r requirements.lock
+COPY . .
+RUN DEBUG=1 python manage.py collectstatic --no-input -v 0
+RUN useradd --create-home secdesk && mkdir -p /app/media && chown secdesk /app/media
+USER secdesk
+EXPOSE 8000
+CMD ["gunicorn", "secdesk.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]
