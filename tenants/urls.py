@@ -5,5 +5,9 @@ from tenants import views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("settings/", views.settings_home, name="settings"),
+    path("settings/profile/", views.settings_profile, name="settings_profile"),
+    path("settings/hours/", views.settings_hours, name="settings_hours"),
+    path("settings/hours/holidays/", views.holiday_add, name="holiday_add"),
+    path("settings/hours/holidays/<int:holiday_id>/delete/", views.holiday_delete, name="holiday_delete"),
     path("settings/team/", include("tenants.urls_team")),
 ]
