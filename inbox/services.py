@@ -9,10 +9,16 @@ from tenants.models import Business
 
 
 def contact_get_locked(*, business: Business, phone: str) -> Contact:
-    """The contact for (business, E.164 number), created if new, and row-locked for the rest of the transaction.
-    The lock serialises everything that happens to one caller (two missed calls, a call and a text)."""
-    contact, _ = Contact.objects.get_or_create(business=business, phone=phone)
-    return Contact.objects.select_for_update().get(pk=contact.pk)
+    """The contact for (business, E.164 number), created if new, in one statement (INSERT ... ON CONFLICT DO
+    UPDATE), which also row-locks it for the rest of the transaction. The lock serialises everything that happens
+    to one caller (two missed calls, a call and a text). Must run inside a transaction."""
+    [contact] = Contact.objects.bulk_create(
+        [Contact(business=business, phone=phone)],
+        update_conflicts=True,
+        unique_fields=["business", "phone"],
+        update_fields=["phone"],  # a no-op update: returns the existing row's id and locks it
+    )
+    return Contact.objects.get(pk=contact.pk)
 
 
 def conversation_open_for(*, contact: Contact, at: dt.datetime, phone_number=None) -> tuple[Conversation, bool]:
@@ -20,7 +26,7 @@ def conversation_open_for(*, contact: Contact, at: dt.datetime, phone_number=Non
     (one open conversation per contact) backs this up if a caller forgot the lock."""
     conversation = (
         Conversation.objects.select_for_update()
-        .filter(business=contact.business, contact=contact, status__in=Conversation.OPEN_STATUSES)
+        .filter(business_id=contact.business_id, contact=contact, status__in=Conversation.OPEN_STATUSES)
         .first()
     )
     if conversation is not None:
@@ -28,20 +34,20 @@ def conversation_open_for(*, contact: Contact, at: dt.datetime, phone_number=Non
     try:
         with transaction.atomic():
             conversation = Conversation.objects.create(
-                business=contact.business, contact=contact, phone_number=phone_number, last_activity_at=at
+                business_id=contact.business_id, contact=contact, phone_number=phone_number, last_activity_at=at
             )
     except IntegrityError:
         conversation = Conversation.objects.select_for_update().get(
-            business=contact.business, contact=contact, status__in=Conversation.OPEN_STATUSES
+            business_id=contact.business_id, contact=contact, status__in=Conversation.OPEN_STATUSES
         )
         return conversation, False
     return conversation, True
 
 
-@transaction.atomic
 def conversation_for_missed_call(*, call, at: dt.datetime) -> tuple[Contact, Conversation, bool]:
     """Contact and open conversation for a missed call, and whether it is a repeat call inside the business's
-    window (then the conversation is bumped and no second text-back is queued)."""
+    window (then the conversation is bumped and no second text-back is queued). Runs inside the missed-call
+    transaction, with the call locked."""
     from telephony.models import Call
 
     business = call.business

@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -78,9 +79,8 @@ def _claim(message_id: int) -> Message | None:
             return None
         message.status = S.SENDING
         message.sending_at = now
-        message.attempts = F("attempts") + 1
+        message.attempts += 1  # exact: we hold the row lock
         message.save(update_fields=["status", "sending_at", "attempts"])
-    message.refresh_from_db(fields=["attempts"])
     return message
 
 
@@ -117,7 +117,11 @@ def send_message(*, message_id: int) -> str:
         # A bug or an unexpected client error after the claim: we cannot know if the request left, so reconcile.
         logger.exception("unexpected error sending message %s", message.pk)
         return _record_error(message, SendError("unexpected error", code="timeout", ambiguous=True))
-    _record_sent(message.pk, result.provider_message_id)
+    _record_sent(
+        message.pk,
+        result.provider_message_id,
+        message.conversation_id if message.kind != Message.Kind.NOTIFICATION else None,
+    )
     if getattr(provider, "simulated_delivery", False):
         from messaging.services import message_apply_status
 
@@ -125,26 +129,24 @@ def send_message(*, message_id: int) -> str:
     return "sent"
 
 
-def _record_sent(message_id: int, provider_message_id: str) -> None:
+def _record_sent(message_id: int, provider_message_id: str, conversation_id: int | None = None) -> None:
+    """The carrier accepted the message. One conditional UPDATE: a status callback that got here first (and moved
+    the message further) is not undone, and a carrier id learnt from it is kept."""
     now = timezone.now()
-    with transaction.atomic():
-        message = Message.objects.select_for_update().get(pk=message_id)
-        message.provider_message_id = message.provider_message_id or provider_message_id
-        fields = ["provider_message_id", "next_attempt_at", "error_code", "error_message"]
-        message.next_attempt_at = None
-        message.error_code = message.error_message = ""
-        if message.status_rank < 3:  # a fast status callback may already have moved it further
-            message.status, message.status_rank, message.sent_at = S.SENT, 3, now
-            fields += ["status", "status_rank", "sent_at"]
-        message.save(update_fields=fields)
-        _touch_conversation(message, now)
-
-
-def _touch_conversation(message: Message, now: dt.datetime) -> None:
-    if message.conversation_id and message.kind != Message.Kind.NOTIFICATION:
+    ahead = Q(status_rank__gte=3)
+    Message.objects.filter(pk=message_id).update(
+        provider_message_id=Coalesce(F("provider_message_id"), Value(provider_message_id)),
+        status=Case(When(ahead, then=F("status")), default=Value(S.SENT)),
+        sent_at=Case(When(ahead, then=F("sent_at")), default=Value(now)),
+        status_rank=Greatest(F("status_rank"), Value(3)),
+        next_attempt_at=None,
+        error_code="",
+        error_message="",
+    )
+    if conversation_id:
         from inbox.models import Conversation
 
-        Conversation.objects.filter(pk=message.conversation_id).update(last_outbound_at=now)
+        Conversation.objects.filter(pk=conversation_id).update(last_outbound_at=now)
 
 
 def _record_error(message: Message, error: SendError) -> str:
@@ -212,7 +214,7 @@ def reconcile_message(*, message_id: int) -> str:
         except Exception:
             logger.warning("lookup for message %s failed; will try again", message.pk, exc_info=True)
     if found is not None:
-        _record_sent(message.pk, found.provider_message_id)
+        _record_sent(message.pk, found.provider_message_id, message.conversation_id)
         return "reconciled: sent"
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message.pk)

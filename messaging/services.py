@@ -38,6 +38,10 @@ def _is_first_text_to(business, number: str) -> bool:
 
 def textback_settings_for(business) -> TextbackSettings:
     """The business's text-back settings, created with the defaults the first time they are needed."""
+    try:
+        return business.textback_settings  # usually already loaded with the number (select_related)
+    except TextbackSettings.DoesNotExist:
+        pass
     settings_, _ = TextbackSettings.objects.get_or_create(
         business=business,
         defaults={"open_template": templating.DEFAULT_OPEN, "closed_template": templating.DEFAULT_CLOSED},
@@ -47,12 +51,11 @@ def textback_settings_for(business) -> TextbackSettings:
 
 def message_queue_textback(*, call, conversation) -> Message:
     """Queue the text-back for a missed call. Must run inside the missed-call transaction. Idempotent: the
-    unique key "textback:<call id>" means a replayed webhook finds the existing row instead of adding one."""
+    unique key "textback:<call id>" makes a second row for the same call impossible."""
     business = call.business
     number = call.phone_number
-    existing = Message.objects.filter(idempotency_key=f"textback:{call.provider_call_id}").first()
-    if existing is not None:
-        return existing
+    # No "already queued?" query: the caller holds the call lock and only a ringing call gets here; the unique
+    # idempotency key is the backstop.
     config = textback_settings_for(business)
     open_now = business.is_open(call.started_at)
     template = config.open_template if open_now else config.closed_template

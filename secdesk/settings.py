@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Must run after authentication: resolves request.business for /app/<slug>/ URLs.
     "tenants.middleware.TenantMiddleware",
+    # Turns django-ratelimit's block into our 429 page (RATELIMIT_VIEW) instead of a 403.
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "secdesk.urls"

@@ -9,11 +9,20 @@ import datetime as dt
 import logging
 
 from django.db import transaction
+from django.db.models import Prefetch, Q, Value
 from django.utils import timezone
 
 from secdesk.phone import to_e164_or_blank
 from telephony.models import BlockedNumber, Call, PhoneNumber
-from telephony.providers.base import Action, CallStatusEvent, DialResult, IncomingCall, RecordingEvent
+from telephony.providers.base import (
+    Action,
+    CallStatusEvent,
+    DialResult,
+    IncomingCall,
+    MalformedWebhook,
+    RecordingEvent,
+)
+from tenants.models import Holiday, Membership
 
 logger = logging.getLogger(__name__)
 
@@ -39,33 +48,54 @@ ANONYMOUS_IDS = {"anonymous", "restricted", "unknown", "private", "unavailable",
 
 
 def number_for(to: str, *, provider: str) -> PhoneNumber | None:
-    """The business number a carrier event is addressed to; the tenant comes from this row alone."""
+    """The business number a carrier event is addressed to; the tenant comes from this row alone. The business's
+    hours, recent holidays and text-back settings come along, so the hot path asks nothing twice."""
     e164 = to_e164_or_blank(to)
     if not e164:
         return None
-    return PhoneNumber.objects.select_related("business").filter(e164=e164, provider=provider).first()
+    recent = timezone.now().date() - dt.timedelta(days=1)
+    return (
+        PhoneNumber.objects.select_related("business", "business__textback_settings")
+        .prefetch_related("business__hours", Prefetch("business__holidays", Holiday.objects.filter(date__gte=recent)))
+        .filter(e164=e164, provider=provider)
+        .first()
+    )
 
 
 def _get_or_create_call(*, number: PhoneNumber, call_id: str, from_raw: str, **details) -> Call:
-    """The Call row for `call_id`, created once. Relies on the unique (provider, provider_call_id) constraint:
-    two concurrent webhooks both try the insert, one wins, the other reads the winner's row."""
-    call, _ = Call.objects.get_or_create(
-        provider=number.provider,
-        provider_call_id=call_id,
-        defaults={
-            "business": number.business,
-            "phone_number": number,
-            "from_raw": from_raw,
-            "caller": to_e164_or_blank(from_raw),
-            "started_at": timezone.now(),
-            **details,
-        },
+    """The Call row for `call_id`, created once, in one statement (INSERT ... ON CONFLICT on the unique
+    (provider, provider_call_id) constraint): concurrent webhooks never create two, and the row stays locked by
+    this transaction until it commits. Replays leave the stored row unchanged."""
+    [call] = Call.objects.bulk_create(
+        [
+            Call(
+                business=number.business,
+                phone_number=number,
+                provider=number.provider,
+                provider_call_id=call_id,
+                from_raw=from_raw,
+                caller=to_e164_or_blank(from_raw),
+                started_at=timezone.now(),
+                **details,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["provider", "provider_call_id"],
+        update_fields=["provider"],  # a no-op update, so the statement returns the existing row's id
     )
     return call
 
 
-def _locked(call: Call) -> Call:
-    return Call.objects.select_for_update().select_related("phone_number", "business").get(pk=call.pk)
+def _locked(call: Call, number: PhoneNumber) -> Call:
+    """Re-read the call under its row lock, reusing the number and business (with their prefetches) we hold."""
+    locked = Call.objects.select_for_update().get(pk=call.pk)
+    if locked.business_id != number.business_id:
+        # Only a forged or misrouted webhook can name another business's call id.
+        raise MalformedWebhook("the call belongs to another number")
+    if locked.phone_number_id == number.pk:
+        locked.phone_number = number
+        locked.business = number.business
+    return locked
 
 
 @transaction.atomic
@@ -77,7 +107,9 @@ def call_incoming(*, number: PhoneNumber, event: IncomingCall, at: dt.datetime |
         for f in dataclasses.fields(event)
         if f.name in {"caller_name", "caller_city", "caller_state", "caller_zip", "stir_verstat"}
     }
-    call = _locked(_get_or_create_call(number=number, call_id=event.call_id, from_raw=event.from_raw, **details))
+    call = _locked(
+        _get_or_create_call(number=number, call_id=event.call_id, from_raw=event.from_raw, **details), number
+    )
     if call.status == Call.Status.MISSED:
         return call, _after_missed_action(number)
     if call.status == Call.Status.ANSWERED:
@@ -98,7 +130,7 @@ def call_incoming(*, number: PhoneNumber, event: IncomingCall, at: dt.datetime |
 def ringing_call(*, provider: str, call_id: str) -> Call | None:
     """The caller's call while we are still ringing the business's phone, or None."""
     return (
-        Call.objects.select_related("business")
+        Call.objects.select_related("business", "phone_number")
         .filter(provider=provider, provider_call_id=call_id, status=Call.Status.RINGING)
         .first()
     )
@@ -111,7 +143,7 @@ def call_screen_accept(*, provider: str, call_id: str, digits: str) -> Action:
     call = ringing_call(provider=provider, call_id=call_id)
     if call is None or digits.strip() != "1":
         return Action.HANGUP
-    call = _locked(call)
+    call = _locked(call, call.phone_number)
     if call.status != Call.Status.RINGING:
         return Action.HANGUP
     if call.accepted_at is None:
@@ -124,7 +156,7 @@ def call_screen_accept(*, provider: str, call_id: str, digits: str) -> Action:
 def call_dial_result(*, number: PhoneNumber, event: DialResult, at: dt.datetime | None = None) -> tuple[Call, Action]:
     """The ringing of the business's phone ended. Missed unless a person accepted it (or screening is off and it
     was answered). Idempotent: the first result wins; replays answer the same way."""
-    call = _locked(_get_or_create_call(number=number, call_id=event.call_id, from_raw=event.from_raw))
+    call = _locked(_get_or_create_call(number=number, call_id=event.call_id, from_raw=event.from_raw), number)
     if call.status != Call.Status.RINGING:
         return call, (_after_missed_action(number) if call.status == Call.Status.MISSED else Action.HANGUP)
     call.dial_status = event.dial_status[:20]
@@ -154,12 +186,14 @@ def call_dial_result(*, number: PhoneNumber, event: DialResult, at: dt.datetime 
 def call_status_changed(*, number: PhoneNumber, event: CallStatusEvent, at: dt.datetime | None = None) -> Call | None:
     """Status callback for the caller's leg. If the call ended while we were still ringing (the caller hung up
     before the dial result), this is where it becomes missed. Later callbacks only fill in the duration."""
-    call = Call.objects.filter(provider=number.provider, provider_call_id=event.call_id).first()
+    call = Call.objects.filter(
+        provider=number.provider, provider_call_id=event.call_id, business=number.business
+    ).first()
     if call is None:
         if event.status not in STATUS_MISSED:
             return None
         call = _get_or_create_call(number=number, call_id=event.call_id, from_raw=event.from_raw)
-    call = _locked(call)
+    call = _locked(call, number)
     if event.status not in STATUS_MISSED:
         return call
     if call.status == Call.Status.RINGING:
@@ -183,7 +217,7 @@ def call_recording_ready(*, number: PhoneNumber, event: RecordingEvent) -> Call 
     ).first()
     if call is None or event.status != "completed":
         return call
-    call = _locked(call)
+    call = _locked(call, number)
     call.recording_sid = event.recording_id
     call.recording_url = event.url
     call.recording_duration = event.duration
@@ -204,12 +238,24 @@ def _textback_decision(call: Call) -> tuple[str, str]:
         return Decision.SPAM, f"Caller id {call.from_raw[:30]!r} is not a valid phone number."
     if call.stir_verstat.startswith("TN-Validation-Failed"):
         return Decision.SPAM, f"STIR/SHAKEN attestation failed ({call.stir_verstat})."
-    if BlockedNumber.objects.filter(business=call.business, e164=call.caller).exists():
+    # One query for the three lists a caller may be on.
+    kinds = {
+        kind
+        for (kind,) in BlockedNumber.objects.filter(business=call.business, e164=call.caller)
+        .annotate(kind=Value("blocked"))
+        .values_list("kind")
+        .union(
+            PhoneNumber.objects.filter(Q(e164=call.caller) | Q(forward_to=call.caller), business=call.business)
+            .annotate(kind=Value("internal"))
+            .values_list("kind"),
+            Membership.objects.filter(business=call.business, user__phone=call.caller)
+            .annotate(kind=Value("internal"))
+            .values_list("kind"),
+        )
+    }
+    if "blocked" in kinds:
         return Decision.BLOCKED, "The number is on your blocklist."
-    business_numbers = PhoneNumber.objects.filter(business=call.business).values_list("e164", "forward_to")
-    own = {n for pair in business_numbers for n in pair if n}
-    team = set(call.business.memberships.exclude(user__phone="").values_list("user__phone", flat=True))
-    if call.caller in own or call.caller in team:
+    if "internal" in kinds:
         return Decision.INTERNAL, "The caller is one of your own numbers or a team member."
     return Decision.TEXTED, ""
 

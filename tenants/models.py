@@ -110,11 +110,12 @@ class Business(models.Model):
         return at.astimezone(self.tz)
 
     def is_open(self, at: dt.datetime | None = None) -> bool:
-        """Whether the business is open at `at` (aware), judged on the local wall clock, so DST shifts are right."""
+        """Whether the business is open at `at` (aware), judged on the local wall clock, so DST shifts are right.
+        Reads `hours` and `holidays` through .all(), so a caller that prefetched them runs no query."""
         local = self.local(at or timezone.now())
-        if self.holidays.filter(date=local.date()).exists():
+        if any(h.date == local.date() for h in self.holidays.all()):
             return False
-        return any(interval.contains(local.time()) for interval in self.hours.filter(weekday=local.weekday()))
+        return any(i.weekday == local.weekday() and i.contains(local.time()) for i in self.hours.all())
 
     def next_opening(self, after: dt.datetime | None = None) -> dt.datetime | None:
         """The next moment (aware, local time zone) the business opens after `after`; None if never in 2 weeks."""
@@ -122,7 +123,7 @@ class Business(models.Model):
         if self.is_open(local):
             return local
         intervals = list(self.hours.all())
-        closed = set(self.holidays.filter(date__gte=local.date()).values_list("date", flat=True))
+        closed = {h.date for h in self.holidays.all()}
         for offset in range(15):
             day = local.date() + dt.timedelta(days=offset)
             if day in closed:
