@@ -55,8 +55,9 @@ class PhoneNumber(models.Model):
         max_length=20, blank=True, help_text="The phone we ring first in 'ring' mode (E.164), e.g. the owner's mobile."
     )
     ring_timeout = models.PositiveSmallIntegerField(
-        default=18, help_text="Seconds to ring before treating the call as missed (under 20, so a cell voicemail "
-        "does not pick up first)."
+        default=18,
+        help_text="Seconds to ring before treating the call as missed (under 20, so a cell voicemail "
+        "does not pick up first).",
     )
     screening = models.BooleanField(
         default=True, help_text="Ask whoever answers to press 1, so a voicemail pickup still counts as missed."
