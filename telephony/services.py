@@ -230,13 +230,17 @@ def _after_missed_action(number: PhoneNumber) -> Action:
 
 
 def _textback_decision(call: Call) -> tuple[str, str]:
-    """Whether a missed call earns a text-back, and why not. Recorded on the call for the owner to see."""
+    """Whether a missed call earns a text-back, and why not. Recorded on the call for the owner to see; spam
+    verdicts also go to `call.spam_verdict`."""
     raw = (call.from_raw or "").strip().lower()
     if not raw or raw in ANONYMOUS_IDS or raw.lstrip("+") in {a.lstrip("+") for a in ANONYMOUS_IDS}:
+        call.spam_verdict = "anonymous"
         return Decision.SPAM, "Caller id withheld or anonymous."
     if not call.caller:
+        call.spam_verdict = "invalid_caller_id"
         return Decision.SPAM, f"Caller id {call.from_raw[:30]!r} is not a valid phone number."
     if call.stir_verstat.startswith("TN-Validation-Failed"):
+        call.spam_verdict = "stir_shaken_failed"
         return Decision.SPAM, f"STIR/SHAKEN attestation failed ({call.stir_verstat})."
     # One query for the three lists a caller may be on.
     kinds = {
@@ -272,13 +276,13 @@ def _register_missed(call: Call, reason: str, *, at: dt.datetime | None = None) 
     call.ended_at = call.ended_at or now
     decision, why = _textback_decision(call)
     if decision == Decision.TEXTED:
-        contact, conversation, is_repeat = conversation_for_missed_call(call=call, at=now)
+        contact, conversation, is_repeat, texted_before = conversation_for_missed_call(call=call, at=now)
         call.contact, call.conversation = contact, conversation
         if is_repeat:
             decision = Decision.REPEAT
             why = f"Texted within the last {call.business.repeat_call_window_minutes} minutes; conversation bumped."
         else:
-            message_queue_textback(call=call, conversation=conversation)
+            message_queue_textback(call=call, conversation=conversation, first_text=not texted_before)
             why = "Text-back queued."
     call.decision, call.decision_reason = decision, why
     call.save()

@@ -261,7 +261,7 @@ def test_withheld_or_invalid_caller_is_spam_and_not_texted(number_a, caller):
     dial(call_sid, "no-answer", caller=caller)
     call = Call.objects.get(provider_call_id=call_sid)
     assert call.status == Call.Status.MISSED and call.decision == Call.Decision.SPAM
-    assert call.decision_reason
+    assert call.decision_reason and call.spam_verdict in ("anonymous", "invalid_caller_id")
     assert not textbacks() and not Contact.objects.exists()
 
 
@@ -269,7 +269,8 @@ def test_failed_stir_shaken_is_spam(number_a):
     call_sid = twilio.sid("CA")
     incoming(call_sid, StirVerstat="TN-Validation-Failed-B")
     dial(call_sid, "no-answer")
-    assert Call.objects.get(provider_call_id=call_sid).decision == Call.Decision.SPAM
+    call = Call.objects.get(provider_call_id=call_sid)
+    assert call.decision == Call.Decision.SPAM and call.spam_verdict == "stir_shaken_failed"
     assert not textbacks()
 
 
