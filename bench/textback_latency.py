@@ -193,6 +193,23 @@ def _cpu(pid: int) -> float:
     return total
 
 
+def _postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process on the machine (the database shares the cores)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() not in ("postgres", "postmaster"):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def fake_requests(args) -> list[dict]:
     with urllib.request.urlopen(f"http://127.0.0.1:{args.fake_port}/_fake/requests", timeout=10) as response:
         return json.loads(response.read())["requests"]
@@ -216,10 +233,12 @@ def measure(args, label: str, env: dict, start_stack) -> dict:
         url = f"http://127.0.0.1:{args.port}/webhooks/twilio/voice/"
         names = [" ".join([p.args[0].split("/")[-1], *p.args[1:5]]) for p in stack.procs]
         cpu_before = [_cpu(p.pid) for p in stack.procs]
+        pg_before = _postgres_cpu()
         sent, elapsed = asyncio.run(fire(args, url))
         cpu = {
             name: round(_cpu(p.pid) - before, 1) for name, p, before in zip(names, stack.procs, cpu_before, strict=True)
         }
+        cpu["postgres (all backends)"] = round(_postgres_cpu() - pg_before, 1)
         unique = {s["call_sid"]: s for s in sorted(sent, key=lambda s: s["sent_at"], reverse=True)}
         drain_started = time.monotonic()
         while time.monotonic() - drain_started < args.drain_timeout:

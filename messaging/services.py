@@ -30,12 +30,6 @@ def enqueue_send(message_id: int) -> None:
     transaction.on_commit(_enqueue)
 
 
-def _is_first_text_to(business, number: str) -> bool:
-    return not Message.objects.filter(
-        business=business, to_number=number, direction=Message.Direction.OUTBOUND
-    ).exists()
-
-
 def textback_settings_for(business) -> TextbackSettings:
     """The business's text-back settings, created with the defaults the first time they are needed."""
     try:
@@ -49,7 +43,7 @@ def textback_settings_for(business) -> TextbackSettings:
     return settings_
 
 
-def message_queue_textback(*, call, conversation) -> Message:
+def message_queue_textback(*, call, conversation, first_text: bool) -> Message:
     """Queue the text-back for a missed call. Must run inside the missed-call transaction. Idempotent: the
     unique key "textback:<call id>" makes a second row for the same call impossible."""
     business = call.business
@@ -60,7 +54,7 @@ def message_queue_textback(*, call, conversation) -> Message:
     open_now = business.is_open(call.started_at)
     template = config.open_template if open_now else config.closed_template
     context = templating.template_context(business=business, contact_name=conversation.contact.name)
-    rendered = templating.render(template, context, opt_out_footer=_is_first_text_to(business, call.caller))
+    rendered = templating.render(template, context, opt_out_footer=first_text)
     now = timezone.now()
     message = Message.objects.create(
         business=business,
