@@ -1,8 +1,8 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
 from secdesk import views
+from secdesk.media import media_urlpatterns
 
 app_patterns = [
     path("", include("tenants.urls")),
@@ -19,9 +19,7 @@ urlpatterns = [
     path("app/<slug:business_slug>/", include(app_patterns)),
     path("webhooks/", include("telephony.urls_webhooks")),
     path("webhooks/", include("messaging.urls_webhooks")),
+    # Business logos, in development and production alike (no separate web server needed). Nothing else under
+    # MEDIA_ROOT is public: caller MMS media goes through the login-checked /app/<slug>/media/... view.
+    *media_urlpatterns(),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

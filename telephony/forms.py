@@ -14,7 +14,14 @@ from telephony.settings_services import (
     RING_TIMEOUT_MAX,
     RING_TIMEOUT_MIN,
 )
-from telephony.simulation import OUTCOMES, SIMULATOR, SimulationError, normalise_caller, random_caller
+from telephony.simulation import (
+    MAX_TEXT_CHARS,
+    OUTCOMES,
+    SIMULATOR,
+    SimulationError,
+    normalise_caller,
+    random_caller,
+)
 from tenants.scoping import BusinessScopedFormMixin
 
 PHONE_ATTRS = {"type": "tel", "autocomplete": "tel", "inputmode": "tel"}
@@ -178,3 +185,29 @@ class SimulatorForm(BusinessScopedFormMixin, forms.Form):
             return normalise_caller(self.cleaned_data["caller"])
         except SimulationError as exc:
             raise ValidationError(str(exc)) from None
+
+
+class SimulatorReplyForm(forms.Form):
+    """A text from the simulated caller to the business. The caller comes from the phone on the page (a hidden
+    field), so its error is shown above the form; the body is what the person types."""
+
+    caller = forms.CharField(
+        max_length=40,
+        widget=forms.HiddenInput,
+        error_messages={"required": "The caller's number is missing: place a test call first."},
+    )
+    body = forms.CharField(
+        label="Text",
+        max_length=MAX_TEXT_CHARS,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "e.g. My kitchen sink is leaking, can you come today?"}),
+        error_messages={
+            "required": "Type the caller's text.",
+            "max_length": "A text can be at most %(limit_value)d characters; this one has %(show_value)d.",
+        },
+    )
+
+    def clean_caller(self) -> str:
+        try:
+            return to_e164(self.cleaned_data["caller"])
+        except InvalidPhoneNumber as exc:
+            raise ValidationError(f"The caller's number cannot text: {exc}") from None

@@ -206,16 +206,20 @@ def recent_simulated_calls(*, business: Business, limit: int = 5) -> list[Call]:
     )
 
 
-def simulator_thread(*, business: Business, caller: str, limit: int = 50) -> list[Message]:
-    """The texts between the business and `caller` (E.164), oldest first: what the caller's phone shows."""
+def simulator_thread(*, business: Business, caller: str, number: str = "", limit: int = 50) -> list[Message]:
+    """The last `limit` texts between the business's `number` (E.164; any of its numbers when blank) and `caller`
+    (E.164), oldest first: the thread the caller's phone shows for that number, with each outbound text's
+    delivery status. One query."""
     if not caller:
         return []
+    outbound = Q(direction=Message.Direction.OUTBOUND, to_number=caller)
+    inbound = Q(direction=Message.Direction.INBOUND, from_number=caller)
+    if number:
+        outbound &= Q(from_number=number)
+        inbound &= Q(to_number=number)
     rows = (
         Message.objects.filter(business=business)
-        .filter(
-            Q(direction=Message.Direction.OUTBOUND, to_number=caller)
-            | Q(direction=Message.Direction.INBOUND, from_number=caller)
-        )
+        .filter(outbound | inbound)
         .exclude(kind=Message.Kind.NOTIFICATION)
         .order_by("-created_at", "-pk")[:limit]
     )

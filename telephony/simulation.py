@@ -1,19 +1,22 @@
-"""Place a pretend call to a simulator number, through the very same handling code Twilio's webhooks drive.
+"""Place a pretend call to a simulator number, or text it as the caller, through the very same handling code
+Twilio's webhooks drive.
 
-Each step below is what a Twilio webhook view does with the event it parsed: `call_incoming` (the voice webhook),
-`call_screen_accept` (the owner pressed 1), `call_dial_result` (the <Dial action>), `call_status_changed` (the
-status callback). Every step is its own transaction, as separate webhook requests would be, so the text-back's
-on-commit enqueue fires exactly as it does in production.
+Each step of a call below is what a Twilio webhook view does with the event it parsed: `call_incoming` (the voice
+webhook), `call_screen_accept` (the owner pressed 1), `call_dial_result` (the <Dial action>), `call_status_changed`
+(the status callback). Every step is its own transaction, as separate webhook requests would be, so the
+text-back's on-commit enqueue fires exactly as it does in production. A reply is what the SMS webhook does:
+`message_receive` with the parsed InboundMessage.
 """
 
 import secrets
 
 import phonenumbers
 
+from messaging.models import Message
 from secdesk.phone import InvalidPhoneNumber, to_e164
 from telephony import services
 from telephony.models import Call, PhoneNumber
-from telephony.providers.base import Action, CallStatusEvent, DialResult, IncomingCall
+from telephony.providers.base import Action, CallStatusEvent, DialResult, InboundMessage, IncomingCall
 
 SIMULATOR = "simulator"
 OUTCOMES = {
@@ -28,6 +31,8 @@ DIAL_STATUS = {"no-answer": "no-answer", "busy": "busy", "voicemail": "completed
 # Caller ids a carrier sends for withheld numbers: accepted so an owner can see how they are handled.
 WITHHELD = ("anonymous", "restricted")
 ANSWERED_SECONDS = 42
+# Twilio refuses longer message bodies; a simulated text must not be something a carrier could never deliver.
+MAX_TEXT_CHARS = 1600
 
 
 class SimulationError(ValueError):
@@ -36,6 +41,10 @@ class SimulationError(ValueError):
 
 def new_call_id() -> str:
     return "CA" + secrets.token_hex(16)
+
+
+def new_message_id() -> str:
+    return "SM" + secrets.token_hex(16)
 
 
 def random_caller() -> str:
@@ -96,3 +105,26 @@ def simulate_call(*, number: PhoneNumber, caller: str, outcome: str) -> Call:
             number=number, event=CallStatusEvent(call_id=call_id, status="completed", to=to, from_raw=from_raw)
         )
     return Call.objects.select_related("phone_number", "business", "contact", "conversation").get(pk=call.pk)
+
+
+def simulate_reply(*, number: PhoneNumber, caller: str, body: str) -> Message:
+    """The caller texts `body` to `number` (a simulator number): the event Twilio's SMS webhook would parse, handed
+    to the same `message_receive`, so it lands in the caller's open conversation (reopened or created) exactly as
+    a real reply would. Every reply is a new message (a fresh message id). Raises SimulationError for a number
+    that is not a simulator number, a caller that is not a valid phone number (a withheld number cannot text),
+    and an empty or over-long body; nothing is written then. Returns the stored inbound Message."""
+    from messaging.services import message_receive
+
+    if number.provider != SIMULATOR:
+        raise SimulationError(f"{number.e164} is a {number.provider} number; only simulator numbers can be texted.")
+    try:
+        from_raw = to_e164(caller)
+    except InvalidPhoneNumber as exc:
+        raise SimulationError(str(exc)) from None
+    if not body.strip():
+        raise SimulationError("Type the caller's text.")
+    if len(body) > MAX_TEXT_CHARS:
+        raise SimulationError(f"A text can be at most {MAX_TEXT_CHARS:,} characters; this one has {len(body):,}.")
+    event = InboundMessage(message_id=new_message_id(), to=number.e164, from_raw=from_raw, body=body)
+    message, _created = message_receive(number=number, event=event)
+    return message

@@ -15,4 +15,5 @@ urlpatterns = [
     path("settings/carrier/", views.carrier, name="settings_carrier"),
     path("settings/carrier/delete/", views.carrier_remove, name="settings_carrier_delete"),
     path("simulator/", views.simulator, name="simulator"),
+    path("simulator/calls/<int:call_id>/reply/", views.simulator_reply, name="simulator_reply"),
 ]

@@ -1,4 +1,5 @@
-"""Dashboard pages for telephony: numbers and blocklist, carrier account, calls, and the call simulator.
+"""Dashboard pages for telephony: numbers and blocklist, carrier account, calls, and the call simulator (with
+replying as the caller).
 
 Views translate HTTP into a form check and a call to telephony.settings_services (or the simulator), then
 redirect. Every read goes through telephony.selectors with the request's business, so another business's rows
@@ -14,7 +15,13 @@ from django.views.decorators.http import require_POST
 
 from secdesk.phone import pretty
 from telephony import selectors
-from telephony.forms import BlockedNumberForm, CarrierCredentialForm, PhoneNumberForm, SimulatorForm
+from telephony.forms import (
+    BlockedNumberForm,
+    CarrierCredentialForm,
+    PhoneNumberForm,
+    SimulatorForm,
+    SimulatorReplyForm,
+)
 from telephony.models import PhoneNumber
 from telephony.settings_services import (
     blocked_number_add,
@@ -25,7 +32,7 @@ from telephony.settings_services import (
     number_delete,
     number_update,
 )
-from telephony.simulation import OUTCOMES, SimulationError, simulate_call
+from telephony.simulation import OUTCOMES, SimulationError, simulate_call, simulate_reply
 from tenants.permissions import EVERYONE, MANAGERS, OWNERS, role_required
 
 
@@ -239,6 +246,18 @@ def calls(request, business_slug):
 # --- simulator -------------------------------------------------------------------------------------------------
 
 
+def _simulator_context(request, *, call) -> dict:
+    """What the caller's phone shows for `call`: its texts with the number that was called, oldest first."""
+    if call is None:
+        return {"call": None, "thread": []}
+    return {
+        "call": call,
+        "thread": selectors.simulator_thread(
+            business=request.business, caller=call.caller, number=call.phone_number.e164
+        ),
+    }
+
+
 @role_required(*OWNERS)
 def simulator(request, business_slug):
     """Place a test call to a simulator number and watch the caller's phone. Owners only, and only when the
@@ -247,9 +266,8 @@ def simulator(request, business_slug):
     if not selectors.has_simulator_number(business=business):
         raise Http404("No simulator number.")
     call = selectors.simulated_call_get(business=business, call_id=request.GET.get("call"))
-    thread = selectors.simulator_thread(business=business, caller=call.caller) if call else []
     if request.htmx and call is not None:
-        return render(request, "telephony/_simulator_phone.html", {"call": call, "thread": thread})
+        return render(request, "telephony/_simulator_phone.html", _simulator_context(request, call=call))
 
     form = SimulatorForm(request.POST or None, business=business)
     if request.method == "POST" and form.is_valid():
@@ -264,17 +282,58 @@ def simulator(request, business_slug):
         else:
             url = reverse("simulator", args=[business.slug])
             return redirect(f"{url}?call={call.pk}&outcome={form.cleaned_data['outcome']}")
+    return _render_simulator(request, form=form, call=call)
+
+
+def _render_simulator(request, *, form: SimulatorForm, call, reply_form: SimulatorReplyForm | None = None):
+    business = request.business
     outcome = request.GET.get("outcome")
+    if call is not None and reply_form is None:
+        reply_form = SimulatorReplyForm(initial={"caller": call.caller})
     return render(
         request,
         "telephony/simulator.html",
         {
+            **_simulator_context(request, call=call),
             "form": form,
-            "call": call,
-            "thread": thread,
+            "reply_form": reply_form,
             "outcome_label": OUTCOMES.get(outcome or ""),
             "outcome": outcome,
             "is_open": business.is_open(),
             "recent": selectors.recent_simulated_calls(business=business),
         },
+    )
+
+
+@require_POST
+@role_required(*OWNERS)
+def simulator_reply(request, business_slug, call_id: int):
+    """Text the business as the caller of a simulated call: the text goes through `message_receive`, the same
+    handling as Twilio's SMS webhook. htmx gets the refreshed phone (and a fresh form, or the form with its
+    errors, swapped out of band); without JavaScript a success redirects back to the simulator and an error
+    shows the page with the form. Owners only; a call that is not a simulated call of this business is 404."""
+    call = selectors.simulated_call_get(business=request.business, call_id=call_id)
+    if call is None:
+        raise Http404("No such simulated call.")
+    form = SimulatorReplyForm(request.POST)
+    sent = False
+    if form.is_valid():
+        try:
+            simulate_reply(number=call.phone_number, caller=form.cleaned_data["caller"], body=form.cleaned_data["body"])
+        except SimulationError as exc:
+            form.add_error(None, str(exc))
+        else:
+            sent = True
+    if not request.htmx:
+        if sent:
+            messages.success(request, "Your text as the caller arrived at the business.")
+            url = reverse("simulator", args=[request.business.slug])
+            return redirect(f"{url}?call={call.pk}#sim-phone")
+        return _render_simulator(request, form=SimulatorForm(business=request.business), call=call, reply_form=form)
+    if sent:
+        form = SimulatorReplyForm(initial={"caller": form.cleaned_data["caller"]})
+    return render(
+        request,
+        "telephony/_simulator_reply_response.html",
+        {**_simulator_context(request, call=call), "reply_form": form},
     )

@@ -53,12 +53,18 @@ def _exists_in(app_label: str, model_name: str, business: Business, **filters) -
         return False
 
 
-def _test_call_url(business: Business, *, has_number: bool) -> str:
-    """Where to make a test call: the simulator page when the business has a simulator number (it 404s
-    otherwise), the calls page for a real number, and the numbers page while there is no number at all."""
+def has_simulator_number(*, business: Business) -> bool:
+    """Whether the business has a number on the simulator carrier (the simulator page exists only then)."""
+    return _exists_in("telephony", "PhoneNumber", business, provider="simulator")
+
+
+def _test_call_url(business: Business, *, has_number: bool, for_owner: bool) -> str:
+    """Where to make a test call: the simulator page for an owner whose business has a simulator number (it is
+    owners only, and 404s without one), the calls page otherwise, and the numbers page while there is no number
+    at all."""
     if not has_number:
         return _url(business, "settings_numbers", "numbers", "settings")
-    if _exists_in("telephony", "PhoneNumber", business, provider="simulator"):
+    if for_owner and has_simulator_number(business=business):
         return _url(business, "simulator", "calls")
     return _url(business, "calls")
 
@@ -67,9 +73,9 @@ def branding_done(business: Business) -> bool:
     return bool(business.logo) or business.brand_color.lower() != DEFAULT_BRAND_COLOR or bool(business.display_name)
 
 
-def onboarding_checklist(*, business: Business) -> list[ChecklistItem]:
-    """The set-up steps in the order an owner should do them, each with whether it is done (3 to 4 small
-    queries)."""
+def onboarding_checklist(*, business: Business, for_owner: bool = False) -> list[ChecklistItem]:
+    """The set-up steps in the order an owner should do them, each with whether it is done and the page that
+    does it for the person looking (`for_owner`: an owner, who may open the simulator). 3 to 5 small queries."""
     has_number = _exists_in("telephony", "PhoneNumber", business)
     return [
         ChecklistItem(
@@ -98,14 +104,14 @@ def onboarding_checklist(*, business: Business) -> list[ChecklistItem]:
             title="Review the text messages",
             detail="Check the words callers receive from you before they go out.",
             done=business.templates_reviewed_at is not None,
-            url=_url(business, "templates", "settings_templates", "settings"),
+            url=_url(business, "settings-templates", "settings"),
         ),
         ChecklistItem(
             key="test_call",
             title="Make a test call",
             detail="Call your number, let it ring out and watch the text arrive.",
             done=_exists_in("telephony", "Call", business),
-            url=_test_call_url(business, has_number=has_number),
+            url=_test_call_url(business, has_number=has_number, for_owner=for_owner),
         ),
     ]
 

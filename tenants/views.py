@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from tenants.forms import WEEK_PRESETS, HolidayForm, HoursForm, ProfileForm
 from tenants.models import Business, Holiday, Membership
-from tenants.permissions import EVERYONE, MANAGERS, role_required
+from tenants.permissions import EVERYONE, MANAGERS, OWNERS, role_required
 from tenants.selectors import (
     contrast_with_white,
     onboarding_checklist,
@@ -39,7 +39,7 @@ def _add_service_errors(form: forms.BaseForm, exc: ValidationError, *, default_f
 @role_required(*EVERYONE)
 @require_safe
 def dashboard(request, business_slug):
-    checklist = onboarding_checklist(business=request.business)
+    checklist = onboarding_checklist(business=request.business, for_owner=request.membership.role in OWNERS)
     done = sum(item.done for item in checklist)
     return render(
         request,

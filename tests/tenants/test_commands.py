@@ -213,6 +213,27 @@ def test_seed_demo_creates_acme():
         assert Client().login(email=email, password=password)
 
 
+def test_readme_demo_logins_match_seed_demo():
+    from django.conf import settings
+
+    from tenants.management.commands import seed_demo
+
+    readme = (settings.BASE_DIR / "README.md").read_text()
+    for email, password in (
+        (seed_demo.OWNER_EMAIL, seed_demo.OWNER_PASSWORD),
+        (seed_demo.OPERATOR_EMAIL, seed_demo.OPERATOR_PASSWORD),
+    ):
+        assert f"| `{email}` | `{password}` |" in readme
+
+
+def test_make_run_seeds_the_demo_before_starting_so_the_logins_are_printed():
+    from django.conf import settings
+
+    makefile = (settings.BASE_DIR / "Makefile").read_text()
+    run = makefile[makefile.index("\nrun:") :].split("\n\n")[0]
+    assert run.index("manage.py seed_demo") < run.index("honcho start")
+
+
 def test_seed_demo_is_idempotent():
     first_output = seed()
     before = snapshot()

@@ -4,6 +4,7 @@ logo uploads checked by Pillow, and the checklist flipping as set-up data appear
 import datetime as dt
 import io
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -361,21 +362,67 @@ def test_operator_sees_a_welcome_and_a_read_only_checklist(fresh, client_for):
     assert "Good to have you on the team at <strong>Acme Plumbing</strong>" in html
     assert "1 of 5 steps done" in html
     assert 'data-checklist-item="number" data-done="false"' in html
-    assert "/settings/" not in html  # no links to pages an operator cannot open
+    # no links to pages an operator cannot open: the only settings page for them is leaving (in the user menu)
+    assert re.findall(r'"(/app/acme/settings/[^"]*)"', html) == ["/app/acme/settings/team/leave/"]
+    assert client_for(fresh.operator).get("/app/acme/settings/team/leave/").status_code == 200
 
 
 @pytest.mark.parametrize(
-    ("provider", "test_call_url"),
-    [(None, "/app/acme/settings/numbers/"), ("twilio", "/app/acme/calls/"), ("simulator", "/app/acme/simulator/")],
+    ("role", "provider", "test_call_url"),
+    [
+        ("owner", None, "/app/acme/settings/numbers/"),
+        ("owner", "twilio", "/app/acme/calls/"),
+        ("owner", "simulator", "/app/acme/simulator/"),
+        ("admin", None, "/app/acme/settings/numbers/"),
+        ("admin", "twilio", "/app/acme/calls/"),
+        # the simulator is owners only: an admin is sent where they can look at calls
+        ("admin", "simulator", "/app/acme/calls/"),
+    ],
 )
-def test_checklist_links_point_at_pages_that_load(fresh, client_for, provider, test_call_url):
+def test_checklist_links_point_at_pages_that_load(fresh, client_for, role, provider, test_call_url):
     if provider:
         make_number(fresh.business).__class__.objects.update(provider=provider)
-    client = client_for(fresh.owner)
-    items = onboarding_checklist(business=fresh.business)
-    assert {item.key: item.url for item in items}["test_call"] == test_call_url
+    client = client_for(fresh.user(role))
+    items = client.get("/app/acme/").context["checklist"]
+    urls = {item.key: item.url for item in items}
+    assert urls["test_call"] == test_call_url
+    assert urls["templates"] == "/app/acme/settings/templates/"
     for item in items:
         assert client.get(item.url).status_code == 200, item
+
+
+def test_checklist_for_an_owner_links_to_the_simulator_only_with_a_simulator_number(fresh):
+    number = make_number(fresh.business)
+    as_owner = {item.key: item.url for item in onboarding_checklist(business=fresh.business, for_owner=True)}
+    assert as_owner["test_call"] == "/app/acme/calls/"  # a Twilio number: the simulator page would 404
+    number.__class__.objects.filter(pk=number.pk).update(provider="simulator")
+    as_owner = {item.key: item.url for item in onboarding_checklist(business=fresh.business, for_owner=True)}
+    assert as_owner["test_call"] == "/app/acme/simulator/"
+    anyone = {item.key: item.url for item in onboarding_checklist(business=fresh.business)}
+    assert anyone["test_call"] == "/app/acme/calls/"
+
+
+def test_dashboard_links_each_role_to_a_test_call_page_it_may_open(fresh, client_for):
+    make_number(fresh.business).__class__.objects.update(provider="simulator")
+    owner_html = client_for(fresh.owner).get("/app/acme/").text
+    assert 'href="/app/acme/simulator/"><strong>Make a test call</strong></a>' in owner_html
+    admin_html = client_for(fresh.admin).get("/app/acme/").text
+    assert 'href="/app/acme/calls/"><strong>Make a test call</strong></a>' in admin_html
+    assert "/simulator/" not in admin_html.split('data-checklist-item="test_call"')[1].split("</li>")[0]
+    assert client_for(fresh.admin).get("/app/acme/simulator/").status_code == 403
+
+
+def test_reviewing_the_templates_from_the_checklist_ticks_the_item(fresh, client_for):
+    client = client_for(fresh.admin)
+    url = {item.key: item.url for item in client.get("/app/acme/").context["checklist"]}["templates"]
+    assert url == "/app/acme/settings/templates/"
+    form = client.get(url).context["form"]
+    response = client.post(
+        url, {name: form[name].value() for name in ("open_template", "closed_template")} | {"delay_seconds": 0}
+    )
+    assert response.status_code == 302
+    assert done(fresh.business)["templates"] is True
+    assert 'data-checklist-item="templates" data-done="true"' in client.get("/app/acme/").text
 
 
 def test_checklist_works_without_the_telephony_models(fresh, client_for, monkeypatch):
