@@ -81,6 +81,36 @@ def message_queue_textback(*, call, conversation, first_text: bool) -> Message:
     return message
 
 
+def message_queue_system_reply(*, inbound: Message, number, kind: str, body: str, rule: str) -> Message:
+    """Queue an automatic answer to an inbound message (help text, opt-out confirmation) in its conversation.
+    Runs in the inbound message's transaction; at most one per inbound message and rule (unique key)."""
+    info = analyse(body)
+    now = timezone.now()
+    message, _ = Message.objects.get_or_create(
+        idempotency_key=f"{rule}:{inbound.provider_message_id or inbound.pk}",
+        defaults={
+            "business": inbound.business,
+            "conversation": inbound.conversation,
+            "phone_number": number,
+            "direction": Message.Direction.OUTBOUND,
+            "kind": kind,
+            "from_number": number.e164,
+            "to_number": inbound.from_number,
+            "body": body,
+            "encoding": info.encoding,
+            "segments": info.segments,
+            "status": Message.Status.QUEUED,
+            "provider": number.provider,
+            "trigger": Message.Trigger.RULE,
+            "trigger_detail": f"{rule}:{inbound.provider_message_id}"[:120],
+            "queued_at": now,
+            "next_attempt_at": now,
+        },
+    )
+    enqueue_send(message.pk)
+    return message
+
+
 # Twilio's status ranks (CARRIER-NOTES.md): callbacks arrive out of order, so a status only ever moves forward.
 STATUS_RANK = {
     "accepted": 0,
@@ -201,6 +231,10 @@ def message_receive(*, number, event) -> tuple[Message, bool]:
                 )
         except IntegrityError:  # the same webhook committed on another worker meanwhile
             return Message.objects.get(provider_message_id=event.message_id), False
+        # Compliance keywords first, before anything else reacts to the message.
+        from compliance.inbound import handle_keywords
+
+        handle_keywords(message=message, number=number, carrier_opt_out_type=event.opt_out_type)
         conversation.last_inbound_at = now
         conversation.last_activity_at = now
         fields = ["last_inbound_at", "last_activity_at"]

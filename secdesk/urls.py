@@ -8,6 +8,8 @@ app_patterns = [
     path("", include("tenants.urls")),
     path("", include("telephony.urls")),
     path("", include("messaging.urls")),
+    path("", include("compliance.urls")),
+    path("", include("compliance.urls_privacy")),
 ]
 
 urlpatterns = [

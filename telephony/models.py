@@ -64,6 +64,17 @@ class PhoneNumber(models.Model):
     )
     voicemail_enabled = models.BooleanField(default=True)
     voicemail_greeting = models.CharField(max_length=500, blank=True)
+    a2p_registered = models.BooleanField(
+        "registered for business texting",
+        default=False,
+        help_text="This number is in an approved A2P 10DLC campaign (or verified toll-free). Unregistered US numbers "
+        "are blocked by carriers (error 30034).",
+    )
+    carrier_handles_keywords = models.BooleanField(
+        default=False,
+        help_text="The carrier already answers STOP/HELP for this number (e.g. Twilio Advanced Opt-Out), so we do not "
+        "send our own confirmation.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

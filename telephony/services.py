@@ -267,6 +267,8 @@ def _textback_decision(call: Call) -> tuple[str, str]:
 def _register_missed(call: Call, reason: str, *, at: dt.datetime | None = None) -> None:
     """Inside the caller's transaction with `call` locked: mark it missed, decide about the text-back, and for a
     real caller create or bump the contact and conversation and queue the text-back row."""
+    from compliance.models import ConsentEvent
+    from compliance.services import consent_record
     from inbox.services import conversation_for_missed_call
     from messaging.services import message_queue_textback
 
@@ -283,6 +285,14 @@ def _register_missed(call: Call, reason: str, *, at: dt.datetime | None = None) 
             why = f"Texted within the last {call.business.repeat_call_window_minutes} minutes; conversation bumped."
         else:
             message_queue_textback(call=call, conversation=conversation, first_text=not texted_before)
+            consent_record(
+                business=call.business,
+                phone=call.caller,
+                kind=ConsentEvent.Kind.IMPLIED_BY_CALL,
+                source_ref=call.provider_call_id,
+                call=call,
+                note=f"Called {call.phone_number.e164} and was missed ({call.get_missed_reason_display()}).",
+            )
             why = "Text-back queued."
     call.decision, call.decision_reason = decision, why
     call.save()

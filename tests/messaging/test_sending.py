@@ -230,8 +230,13 @@ def test_request_that_never_reached_twilio_is_requeued_after_a_confirming_lookup
 
 @pytest.mark.django_db
 def test_opted_out_number_is_never_sent(number_a, fake_twilio):
+    from compliance.models import ConsentEvent
+    from compliance.services import consent_record
+
     message = missed_call()
-    Contact.objects.filter(phone=CALLER).update(opted_out=True)
+    Message.objects.filter(pk=message.pk).update(status=S.SENDING)  # claimed before the opt-out could fail it
+    consent_record(business=number_a.business, phone=CALLER, kind=ConsentEvent.Kind.OPT_OUT, raw_text="STOP")
+    Message.objects.filter(pk=message.pk).update(status=S.QUEUED)  # as if it were queued again for a retry
     assert send_message(message_id=message.pk) == "nothing to claim"
     message.refresh_from_db()
     assert message.status == S.FAILED and message.error_message == "Recipient opted out; not sent."
