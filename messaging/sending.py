@@ -19,6 +19,8 @@ from django.db.models.functions import Coalesce, Greatest
 from django.urls import reverse
 from django.utils import timezone
 
+from compliance.models import ComplianceSettings
+from compliance.quiet_hours import next_allowed_send
 from compliance.suppression import suppression_reason
 from messaging.errors import plain_error
 from messaging.models import Message
@@ -66,7 +68,7 @@ def _claim(message_id: int) -> Message | None:
     with transaction.atomic():
         message = (
             Message.objects.select_for_update(of=("self",))
-            .select_related("business")
+            .select_related("business", "business__compliance_settings")
             .filter(pk=message_id, status=S.QUEUED, direction=Message.Direction.OUTBOUND)
             .filter(next_attempt_at__lte=now)
             .first()
@@ -77,11 +79,34 @@ def _claim(message_id: int) -> Message | None:
         if reason:
             _fail(message, code=reason, now=now)
             return None
+        if _waits_for_quiet_hours(message):
+            allowed = next_allowed_send(message.to_number, now)
+            if allowed > now:
+                # Deferred, not dropped: the row keeps its place and the sweeper sends it when the window opens.
+                message.next_attempt_at = allowed
+                message.error_message = f"Held for the recipient's quiet hours until {allowed:%Y-%m-%d %H:%M} UTC."
+                message.save(update_fields=["next_attempt_at", "error_message"])
+                return None
         message.status = S.SENDING
         message.sending_at = now
         message.attempts += 1  # exact: we hold the row lock
         message.save(update_fields=["status", "sending_at", "attempts"])
     return message
+
+
+# Automated messages that are not an immediate answer to the caller wait for the recipient's quiet hours.
+QUIET_HOURS_KINDS = (Message.Kind.FOLLOW_UP,)
+
+
+def _waits_for_quiet_hours(message: Message) -> bool:
+    if message.kind in QUIET_HOURS_KINDS:
+        return True
+    if message.kind == Message.Kind.TEXTBACK:
+        try:
+            return message.business.compliance_settings.textback_waits_for_quiet_hours
+        except ComplianceSettings.DoesNotExist:
+            return False  # default: the text-back answers the caller's own call and goes at once
+    return False
 
 
 def _fail(message: Message, *, code: str, now: dt.datetime, detail: str = "") -> None:
