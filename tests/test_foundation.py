@@ -16,3 +16,66 @@ def test_settings_is_managers_only(tenant_a, tenant_b, client_for):
 @pytest.mark.django_db
 def test_unknown_slug_is_404_for_members(tenant_a, client_for):
     assert client_for(tenant_a.owner).get("/app/nope/").status_code == 404
+
+
+def test_docker_compose_runs_the_whole_stack():
+    """`docker compose config -q` needs a Docker engine; this checks the file's shape where there is none."""
+    from pathlib import Path
+
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= set(services)
+    assert services["worker"]["command"][:6] == ["celery", "-A", "secdesk", "worker", "-Q", "textback,default"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "secdesk", "beat"]
+    assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    for name in ("web", "worker", "beat", "migrate"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://") and env["REDIS_URL"].startswith("redis://")
+        assert env["SECRET_KEY"].startswith("${SECRET_KEY:?")  # no default secret
+
+
+def test_production_settings_pass_check_deploy():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 50 + "-not-a-real-secret-but-long-enough",
+        "ALLOWED_HOSTS": "seconddesk.example.com",
+        "PUBLIC_BASE_URL": "https://seconddesk.example.com",
+        "DJANGO_SETTINGS_MODULE": "secdesk.settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_secret_key_is_required_when_debug_is_off():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env.update(DEBUG="0", DJANGO_SETTINGS_MODULE="secdesk.settings")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0 and "SECRET_KEY" in result.stderr
