@@ -277,6 +277,9 @@ def measure(args, label: str, env: dict, start_stack) -> dict:
         "drain_s": round(drain, 1),
         "cpu_seconds_during_load": cpu,
     }
+    missing = [s for s in unique.values() if s["caller"] not in first_by_caller]
+    if missing:
+        result["lost_examples"] = missing[:5]
     print(json.dumps(result), flush=True)
     return result
 

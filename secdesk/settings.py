@@ -181,6 +181,8 @@ TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="https://api.twilio
 TWILIO_TIMEOUT = (env.float("TWILIO_CONNECT_TIMEOUT", default=3.05), env.float("TWILIO_READ_TIMEOUT", default=10.0))
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+# Seconds a process may reuse a number's configuration and an account's token on the webhook hot path.
+TELEPHONY_CONFIG_CACHE_SECONDS = env.float("TELEPHONY_CONFIG_CACHE_SECONDS", default=2.0)
 # Key for carrier credentials at rest (Fernet, urlsafe base64 of 32 bytes); derived from SECRET_KEY when unset.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 

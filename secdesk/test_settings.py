@@ -9,6 +9,7 @@ os.environ.setdefault("CACHE_KEY_PREFIX", f"secdesk-test-{os.getpid()}")
 from secdesk.settings import *  # noqa: F403
 from secdesk.settings import STORAGES
 
+TELEPHONY_CONFIG_CACHE_SECONDS = 0  # tests change numbers and hours between requests; tests/test_ttl.py covers it
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; production uses Argon2
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 CELERY_TASK_ALWAYS_EAGER = False

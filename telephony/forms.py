@@ -87,6 +87,18 @@ class PhoneNumberForm(forms.Form):
         "<your business>. We'll text you right away. You can also leave a message after the tone.”",
     )
 
+    a2p_registered = forms.BooleanField(
+        label="Registered for business texting (A2P 10DLC or verified toll-free)",
+        required=False,
+        help_text="Carriers block texts from unregistered US numbers (error 30034). Tick once your campaign is "
+        "approved; the compliance checklist warns about numbers that are not.",
+    )
+    carrier_handles_keywords = forms.BooleanField(
+        label="My carrier already answers STOP and HELP for this number",
+        required=False,
+        help_text="E.g. Twilio Advanced Opt-Out. We still honour every opt-out, but do not send a second confirmation.",
+    )
+
     def __init__(self, *args, instance: PhoneNumber | None = None, **kwargs):
         if instance is not None and "initial" not in kwargs:
             kwargs["initial"] = {name: getattr(instance, name) for name in self.base_fields}

@@ -13,6 +13,7 @@ from django.db.models import Prefetch, Q, Value
 from django.utils import timezone
 
 from secdesk.phone import to_e164_or_blank
+from secdesk.ttl import TTLCache
 from telephony.models import BlockedNumber, Call, PhoneNumber
 from telephony.providers.base import (
     Action,
@@ -47,12 +48,21 @@ STATUS_MISSED = {
 ANONYMOUS_IDS = {"anonymous", "restricted", "unknown", "private", "unavailable", "+266696687", "+86282452253"}
 
 
+_numbers = TTLCache("TELEPHONY_CONFIG_CACHE_SECONDS")
+
+
 def number_for(to: str, *, provider: str) -> PhoneNumber | None:
     """The business number a carrier event is addressed to; the tenant comes from this row alone. The business's
-    hours, recent holidays and text-back settings come along, so the hot path asks nothing twice."""
+    hours, recent holidays and text-back settings come along, so the hot path asks nothing twice. Cached per
+    process for a couple of seconds (TELEPHONY_CONFIG_CACHE_SECONDS): a settings change takes effect that much
+    later; the returned objects are shared and read-only."""
     e164 = to_e164_or_blank(to)
     if not e164:
         return None
+    return _numbers.get((provider, e164), lambda: _load_number(e164, provider))
+
+
+def _load_number(e164: str, provider: str) -> PhoneNumber | None:
     recent = timezone.now().date() - dt.timedelta(days=1)
     return (
         PhoneNumber.objects.select_related("business", "business__textback_settings")

@@ -34,6 +34,8 @@ NUMBER_FIELDS = (
     "screening",
     "voicemail_enabled",
     "voicemail_greeting",
+    "a2p_registered",
+    "carrier_handles_keywords",
 )
 
 
@@ -114,6 +116,8 @@ def number_create(
     screening: bool = True,
     voicemail_enabled: bool = True,
     voicemail_greeting: str = "",
+    a2p_registered: bool = False,
+    carrier_handles_keywords: bool = False,
 ) -> PhoneNumber:
     """Connect a number to `business`. The number is unique across the platform (the database constraint backs
     the check, so a race ends in ValidationError, never a 500). Ring mode needs a `forward_to` that differs
@@ -128,6 +132,8 @@ def number_create(
         "screening": screening,
         "voicemail_enabled": voicemail_enabled,
         "voicemail_greeting": voicemail_greeting,
+        "a2p_registered": bool(a2p_registered),
+        "carrier_handles_keywords": bool(carrier_handles_keywords),
     }
     cleaned = _clean_number_fields(business=business, fields=fields, exclude_pk=None)
     return _save_number(PhoneNumber(business=business), cleaned)

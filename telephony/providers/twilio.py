@@ -14,6 +14,7 @@ from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from secdesk.ttl import TTLCache
 from telephony.providers.base import (
     Action,
     CallStatusEvent,
@@ -108,8 +109,16 @@ def _text(request: HttpRequest, name: str, limit: int = 120) -> str:
     return _clean(request.POST.get(name, ""))[:limit]
 
 
+_tokens = TTLCache("TELEPHONY_CONFIG_CACHE_SECONDS")
+
+
 def token_for_account(account_sid: str) -> str | None:
-    """The auth token that signs webhooks for `account_sid`: a business's own account, else the platform's."""
+    """The auth token that signs webhooks for `account_sid`: a business's own account, else the platform's.
+    Cached per process for a couple of seconds (a rotated token is picked up that much later)."""
+    return _tokens.get(account_sid, lambda: _load_token(account_sid))
+
+
+def _load_token(account_sid: str) -> str | None:
     from telephony.models import CarrierCredential
 
     credential = CarrierCredential.objects.filter(provider="twilio", account_sid=account_sid).first()

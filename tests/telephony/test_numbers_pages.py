@@ -476,3 +476,28 @@ def test_admin_sets_a_new_token_encrypted(staff_client, tenant_a):
     )
     credential.refresh_from_db()
     assert credential.auth_token == new_token
+
+
+@pytest.mark.django_db
+def test_owner_marks_a_number_registered_and_carrier_handled(tenant_a, client_for):
+    number = PhoneNumber.objects.create(
+        business=tenant_a.business, e164="+14155238886", provider="twilio", mode="forwarded"
+    )
+    response = client_for(tenant_a.owner).post(
+        f"/app/acme/settings/numbers/{number.pk}/",
+        {
+            "e164": "+14155238886",
+            "provider": "twilio",
+            "label": "Main",
+            "mode": "forwarded",
+            "forward_to": "",
+            "ring_timeout": 18,
+            "voicemail_enabled": "on",
+            "voicemail_greeting": "",
+            "a2p_registered": "on",
+            "carrier_handles_keywords": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
+    number.refresh_from_db()
+    assert number.a2p_registered and number.carrier_handles_keywords and number.label == "Main"
