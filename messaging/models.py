@@ -80,6 +80,8 @@ class Message(models.Model):
         indexes = [
             # thread view: a conversation's messages in order
             models.Index(fields=["business", "conversation", "created_at"], name="message_thread_idx"),
+            # retention purge and the automated-messages export: a business's messages by age
+            models.Index(fields=["business", "created_at"], name="message_business_created_idx"),
             # sweeper: outbound rows still to send, by due time (partial: small and hot)
             models.Index(
                 fields=["next_attempt_at"],

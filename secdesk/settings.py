@@ -6,6 +6,7 @@ Development defaults point at the local PostgreSQL and Redis; with DEBUG off the
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -168,6 +169,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbound": {"task": "messaging.tasks.sweep_outbound", "schedule": 2.0, "options": {"expires": 2.0}},
+    # retention: purge message text and recordings past each business's retention period, daily at 03:30 UTC
+    "purge-expired": {
+        "task": "compliance.tasks.purge_expired",
+        "schedule": crontab(hour=3, minute=30),
+        "options": {"expires": 3600},
+    },
 }
 CELERY_TIMEZONE = "UTC"
 
