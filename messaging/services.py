@@ -54,7 +54,13 @@ def message_queue_textback(*, call, conversation, first_text: bool) -> Message:
     open_now = business.is_open(call.started_at)
     template = config.open_template if open_now else config.closed_template
     context = templating.template_context(business=business, contact_name=conversation.contact.name)
-    rendered = templating.render(template, context, opt_out_footer=first_text)
+    try:
+        rendered = templating.render(template, context, opt_out_footer=first_text)
+    except templating.TemplateError:
+        # A stored template that no longer validates must never cost the caller their text: use the default.
+        logger.exception("text-back template of business %s does not render; using the default", business.pk)
+        default = templating.DEFAULT_OPEN if open_now else templating.DEFAULT_CLOSED
+        rendered = templating.render(default, context, opt_out_footer=first_text)
     now = timezone.now()
     message = Message.objects.create(
         business=business,

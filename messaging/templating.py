@@ -19,15 +19,13 @@ VARIABLES = {
     "next_opening": "When you next open, e.g. Monday 8:00 AM",
 }
 DEFAULT_OPEN = (
-    "Hi{first_name_sp}, this is {business}, sorry we missed your call! What can we help with? "
+    "Hi, this is {business}, sorry we missed your call! What can we help with? "
     "Just reply here and we'll get right back to you."
 )
 DEFAULT_CLOSED = (
-    "Hi{first_name_sp}, this is {business}, sorry we missed your call. We're closed right now and open "
+    "Hi, this is {business}, sorry we missed your call. We're closed right now and open "
     "{next_opening}. Reply with what you need and we'll get back to you first thing."
 )
-# Internal helper variable used by the defaults: " Sam" or "".
-_HIDDEN = {"first_name_sp"}
 
 
 class TemplateError(ValueError):
@@ -51,7 +49,7 @@ def validate_template(text: str) -> list[str]:
         fields = [f for _, f, spec, conv in string.Formatter().parse(text) if f is not None]
     except ValueError:
         raise TemplateError("Unbalanced braces: write variables like {business}; use {{ and }} for a brace.") from None
-    unknown = sorted({f for f in fields if f not in VARIABLES and f not in _HIDDEN})
+    unknown = sorted({f for f in fields if f not in VARIABLES})
     if unknown:
         known = ", ".join("{" + v + "}" for v in VARIABLES)
         raise TemplateError(f"Unknown variable {', '.join('{' + u + '}' for u in unknown)}. Use: {known}.")
@@ -81,7 +79,6 @@ def template_context(*, business, contact_name: str = "", at: dt.datetime | None
     return {
         "business": business.sender_name,
         "first_name": first,
-        "first_name_sp": f" {first}" if first else "",
         "booking_link": business.booking_url,
         "hours_today": hours_today,
         "next_opening": next_opening,

@@ -120,7 +120,7 @@ def test_registration_without_unregistered_numbers_has_no_warning(number_a, tena
 def test_registration_renders_samples_from_the_business_templates(number_a, tenant_a, client_for):
     business = tenant_a.business
     config = textback_settings_for(business)
-    config.open_template = "Hi{first_name_sp}! {business} here, we'll ring you back soon."
+    config.open_template = "Hi {first_name}! {business} here, we'll ring you back soon."
     config.save()
     page = client_for(tenant_a.admin).get(registration_url(business)).content.decode()
     assert "Hi Sam! Acme Plumbing here, we&#x27;ll ring you back soon. Reply STOP to opt out." in page

@@ -153,4 +153,24 @@ def test_default_templates_fit_in_two_gsm_segments(tenant_a):
     for template in (templating.DEFAULT_OPEN, templating.DEFAULT_CLOSED):
         rendered = templating.render(template, context, opt_out_footer=True)
         assert rendered.encoding == "GSM-7" and rendered.segments <= 2
-        assert "Acme Plumbing" in rendered.body and "Maria" in rendered.body
+        assert "Acme Plumbing" in rendered.body and "{" not in rendered.body
+
+
+@pytest.mark.django_db
+def test_a_stored_template_that_no_longer_renders_falls_back_to_the_default(tenant_a, number_a):
+    TextbackSettings.objects.create(
+        business=tenant_a.business, open_template="Hi {retired_variable}", closed_template="Hi {retired_variable}"
+    )
+    call_sid = twilio.sid("CA")
+    params = twilio.payload(
+        "voice_dial_action",
+        call_sid=call_sid,
+        caller=CALLER,
+        number=NUMBER_A,
+        child_sid=twilio.sid("CA"),
+        dial_status="busy",
+        dial_duration="0",
+    )
+    assert twilio.post("/webhooks/twilio/voice/dial/", params).status_code == 200
+    message = Message.objects.get(idempotency_key=f"textback:{call_sid}")
+    assert message.body.startswith("Hi, this is Acme Plumbing, sorry we missed your call")
