@@ -358,8 +358,7 @@ def start_bare(args):
             "gthread",
             env=env,
         )
-        for _ in range(2):
-            stack.start(PY, "-m", "bench.bare_app", "consume", env=env)
+        stack.start(PY, "-m", "bench.bare_app", "consume", env=env)  # one process, 8 threads, like our worker
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
