@@ -10,6 +10,7 @@ app_patterns = [
     path("", include("messaging.urls")),
     path("", include("compliance.urls")),
     path("", include("compliance.urls_privacy")),
+    path("", include("intake.urls")),
 ]
 
 urlpatterns = [
@@ -21,6 +22,7 @@ urlpatterns = [
     path("app/<slug:business_slug>/", include(app_patterns)),
     path("webhooks/", include("telephony.urls_webhooks")),
     path("webhooks/", include("messaging.urls_webhooks")),
+    path("i/", include("intake.urls_public")),
     # Business logos, in development and production alike (no separate web server needed). Nothing else under
     # MEDIA_ROOT is public: caller MMS media goes through the login-checked /app/<slug>/media/... view.
     *media_urlpatterns(),
