@@ -8,7 +8,7 @@ DB_NAME ?= secdesk
 export DEBUG ?= 1
 export PUBLIC_BASE_URL ?= http://127.0.0.1:8000
 
-.PHONY: run test install services db lint fmt check-deploy bench clean
+.PHONY: run test install services browser db lint fmt check-deploy clean
 
 $(BIN)/uv:
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,9 @@ install: $(VENV)/.installed
 
 services:
 	@bash scripts/ensure-services.sh
+
+browser:
+	@bash scripts/ensure-chromium.sh
 
 db: install services
 	@psql -h $(PG_HOST) -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$(DB_NAME)'" | grep -q 1 \
@@ -39,7 +42,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-test: install services lint
+test: install services lint browser
 	$(BIN)/pytest -n 2 --dist loadfile
 
 check-deploy: install
