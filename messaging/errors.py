@@ -17,6 +17,7 @@ PLAIN = {
     "30034": "Your number is not registered for business texting (A2P 10DLC). Register it to send texts.",
     "no_credentials": "No carrier account is connected for this number.",
     "opted_out": "Recipient opted out; not sent.",
+    "bad_creds": "The stored carrier token cannot be read (was the encryption key changed?). Re-enter it.",
     "exhausted": "The carrier kept refusing for now; we stopped retrying.",
     "timeout": "The carrier did not confirm whether it took this message; we are checking instead of resending.",
     "connection_lost": "The connection to the carrier broke mid-send; we are checking instead of resending.",

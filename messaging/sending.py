@@ -24,6 +24,7 @@ from compliance.quiet_hours import next_allowed_send
 from compliance.suppression import suppression_reason
 from messaging.errors import plain_error
 from messaging.models import Message
+from secdesk.crypto import InvalidToken
 from telephony.models import CarrierCredential
 from telephony.providers import get_provider
 from telephony.providers.base import Credentials, SendError
@@ -50,7 +51,10 @@ def credentials_for(message: Message) -> Credentials | None:
         return None
     credential = CarrierCredential.objects.filter(business_id=message.business_id, provider="twilio").first()
     if credential is not None:
-        return Credentials(account_id=credential.account_sid, secret=credential.auth_token)
+        try:
+            return Credentials(account_id=credential.account_sid, secret=credential.auth_token)
+        except InvalidToken:
+            raise SendError("The stored carrier token cannot be decrypted.", code="bad_creds", permanent=True) from None
     if settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN:
         return Credentials(account_id=settings.TWILIO_ACCOUNT_SID, secret=settings.TWILIO_AUTH_TOKEN)
     return None
@@ -199,17 +203,19 @@ def _record_error(message: Message, error: SendError) -> str:
             _fail(message, code="exhausted", now=now)
             return "failed"
         _fail(message, code=code, now=now, detail=error.message)
-        if code == "21610":
-            from compliance.services import consent_carrier_block
+    if code == "21610":
+        # After the message's transaction: the opt-out locks the contact (lock order: contact before message).
+        from compliance.services import consent_carrier_block
 
-            consent_carrier_block(business=message.business, number=message.to_number, message=message)
-        return "failed"
+        consent_carrier_block(business=message.business, number=message.to_number, message=message)
+    return "failed"
 
 
 def reconcile_message(*, message_id: int) -> str:
-    """Settle a message whose send may or may not have reached the carrier. Looks it up at the carrier: found
-    means sent; absent (confirmed by a lookup at least two minutes after the attempt) means it never left, so it is
-    queued again; lookups that keep failing end in `failed` with a note for a person. Never resends blindly."""
+    """Settle a message whose send may or may not have reached the carrier, without ever resending it: the
+    status callback (our id is in its URL) or a lookup at the carrier finding it means sent; if neither has turned
+    it up an hour after the attempt, it ends `failed` ("unconfirmed") for a person to follow up. Absence at the
+    carrier is not trusted as proof (a message still queued there may not be listed yet), so no automatic resend."""
     now = timezone.now()
     with transaction.atomic():
         message = (
@@ -225,8 +231,12 @@ def reconcile_message(*, message_id: int) -> str:
     provider = get_provider(message.provider)
     lookup = getattr(provider, "lookup_message", None)
     attempted_at = message.sending_at or message.created_at
-    found, looked = None, False
-    if lookup is not None and (credentials := credentials_for(message)) is not None:
+    found, unreadable = None, ""
+    try:
+        credentials = credentials_for(message)
+    except SendError as error:
+        credentials, unreadable = None, error.code
+    if lookup is not None and credentials is not None:
         try:
             found = lookup(
                 credentials=credentials,
@@ -235,7 +245,6 @@ def reconcile_message(*, message_id: int) -> str:
                 body=message.body,
                 since=attempted_at - dt.timedelta(minutes=1),
             )
-            looked = True
         except Exception:
             logger.warning("lookup for message %s failed; will try again", message.pk, exc_info=True)
     if found is not None:
@@ -245,12 +254,9 @@ def reconcile_message(*, message_id: int) -> str:
         message = Message.objects.select_for_update().get(pk=message.pk)
         if message.status != S.UNKNOWN:
             return "already settled"  # a status callback got there first
-        if looked and now - attempted_at >= dt.timedelta(minutes=2):
-            message.status, message.next_attempt_at = S.QUEUED, now
-            message.error_message = "The carrier confirmed it never received this message; sending it again."
-            message.save(update_fields=["status", "next_attempt_at", "error_message"])
-            transaction.on_commit(lambda: _enqueue_send(message.pk))
-            return "reconciled: not at carrier, requeued"
+        if unreadable:
+            _fail(message, code=unreadable, now=now)
+            return "reconciled: credentials unreadable"
         if now - attempted_at >= GIVE_UP_RECONCILING_AFTER or lookup is None:
             _fail(message, code="unconfirmed", now=now)
             return "reconciled: unconfirmed"

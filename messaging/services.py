@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from inbox.models import Conversation
 from inbox.services import contact_get_locked, conversation_open_for
+from intake.services import intake_link_for, intake_url
 from messaging import templating
 from messaging.errors import plain_error
 from messaging.models import Message, TextbackSettings
@@ -53,7 +54,10 @@ def message_queue_textback(*, call, conversation, first_text: bool) -> Message:
     config = textback_settings_for(business)
     open_now = business.is_open(call.started_at)
     template = config.open_template if open_now else config.closed_template
-    context = templating.template_context(business=business, contact_name=conversation.contact.name)
+    link = intake_link_for(conversation=conversation)
+    context = templating.template_context(
+        business=business, contact_name=conversation.contact.name, intake_url=intake_url(link)
+    )
     try:
         rendered = templating.render(template, context, opt_out_footer=first_text)
     except templating.TemplateError:
@@ -169,15 +173,16 @@ def message_apply_status(
             .filter(pk=message_hint, provider_message_id__isnull=True, direction=Message.Direction.OUTBOUND)
             .first()
         )
-        if message is not None and account_id is not None:
-            credentials = credentials_for(message)
-            if credentials is None or credentials.account_id != account_id:
-                logger.warning("status callback for message %s from a foreign account", message_hint)
-                return None
         if message is not None:
             message.provider_message_id = provider_message_id
     if message is None:
         return None
+    if account_id is not None:
+        # A signature proves which account sent the callback; it must be the account that sent the message.
+        credentials = credentials_for(message)
+        if credentials is None or credentials.account_id != account_id:
+            logger.warning("status callback for message %s from a foreign account", message.pk)
+            return None
     if rank <= message.status_rank:
         return message  # stale or replayed: statuses only move forward
     now = timezone.now()
@@ -196,10 +201,16 @@ def message_apply_status(
         message.error_message = plain_error(error_code, "The carrier could not deliver this message.")
     message.save()
     if new in (Message.Status.UNDELIVERED, Message.Status.FAILED) and error_code == "21610":
-        from compliance.services import consent_carrier_block
-
-        consent_carrier_block(business=message.business, number=message.to_number, message=message)
+        # After commit: the opt-out locks the contact, and the lock order everywhere is contact before message.
+        transaction.on_commit(lambda: _carrier_block(message.pk))
     return message
+
+
+def _carrier_block(message_id: int) -> None:
+    from compliance.services import consent_carrier_block
+
+    message = Message.objects.select_related("business").get(pk=message_id)
+    consent_carrier_block(business=message.business, number=message.to_number, message=message)
 
 
 def message_receive(*, number, event) -> tuple[Message, bool]:

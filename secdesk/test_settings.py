@@ -4,7 +4,8 @@ import os
 
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("DB_POOL", "0")  # pytest-django creates and drops the test database
-os.environ.setdefault("CACHE_KEY_PREFIX", f"secdesk-test-{os.getpid()}")
+# Per process, never inherited: xdist workers inherit the controller's environment, and tests clear their own keys.
+os.environ["CACHE_KEY_PREFIX"] = f"secdesk-test-{os.getpid()}"
 
 from secdesk.settings import *  # noqa: F403
 from secdesk.settings import STORAGES

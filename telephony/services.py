@@ -66,7 +66,11 @@ def _load_number(e164: str, provider: str) -> PhoneNumber | None:
     recent = timezone.now().date() - dt.timedelta(days=1)
     return (
         PhoneNumber.objects.select_related("business", "business__textback_settings")
-        .prefetch_related("business__hours", Prefetch("business__holidays", Holiday.objects.filter(date__gte=recent)))
+        .prefetch_related(
+            "business__hours",
+            "business__carrier_credentials",
+            Prefetch("business__holidays", Holiday.objects.filter(date__gte=recent)),
+        )
         .filter(e164=e164, provider=provider)
         .first()
     )

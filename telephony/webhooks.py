@@ -39,6 +39,12 @@ def voice_urls(call_id: str) -> dict[str, str]:
     }
 
 
+def require_account(provider: Provider, request: HttpRequest, business) -> None:
+    """The signing account must be the business's own (a signature proves who sent it, not for whom)."""
+    if not provider.account_may_act_for(request, business):
+        raise InvalidSignature(f"account {request.POST.get('AccountSid', '')[:34]} does not own this number")
+
+
 def carrier_webhook(provider_code: str, *, find_number: bool = True, to_param: str = "To") -> Callable:
     """Authenticate a carrier webhook (403 and nothing stored on a bad signature), find our number from `To`
     (unknown number: an empty valid answer and a warning), and answer 400 on malformed parameters."""
@@ -61,7 +67,12 @@ def carrier_webhook(provider_code: str, *, find_number: bool = True, to_param: s
                     logger.warning("%s webhook %s for a number we do not own", provider_code, request.path)
                     return provider.render(Action.NOTHING)
             try:
+                if number is not None:
+                    require_account(provider, request, number.business)
                 return view(request, provider, number)
+            except InvalidSignature as exc:
+                logger.warning("rejected %s webhook %s: %s", provider_code, request.path, exc)
+                return HttpResponse("Forbidden: wrong account.", status=403, content_type="text/plain")
             except MalformedWebhook as exc:
                 logger.warning("malformed %s webhook %s: %s", provider_code, request.path, exc)
                 return HttpResponse(f"Bad request: {exc}.", status=400, content_type="text/plain")
@@ -92,11 +103,15 @@ def screen(request: HttpRequest, provider: Provider, number: None) -> HttpRespon
     call = services.ringing_call(provider=provider.code, call_id=_parent_call_id(request))
     if call is None:
         return provider.render(Action.HANGUP)
+    require_account(provider, request, call.business)
     return provider.render(Action.SCREEN, urls=voice_urls(call.provider_call_id), business=call.business)
 
 
 @carrier_webhook("twilio", find_number=False)
 def screen_accept(request: HttpRequest, provider: Provider, number: None) -> HttpResponse:
+    call = services.ringing_call(provider=provider.code, call_id=_parent_call_id(request))
+    if call is not None:
+        require_account(provider, request, call.business)
     action = services.call_screen_accept(
         provider=provider.code, call_id=_parent_call_id(request), digits=request.POST.get("Digits", "")[:10]
     )

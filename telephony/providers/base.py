@@ -125,6 +125,10 @@ class Provider:
         """Raise InvalidSignature unless the request provably comes from the carrier."""
         raise NotImplementedError
 
+    def account_may_act_for(self, request: HttpRequest, business) -> bool:
+        """Whether the carrier account that signed `request` is the one behind `business`."""
+        raise NotImplementedError
+
     def parse_incoming_call(self, request: HttpRequest) -> IncomingCall:
         raise NotImplementedError
 

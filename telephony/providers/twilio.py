@@ -14,6 +14,7 @@ from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, Gather, VoiceResponse
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+from secdesk.crypto import InvalidToken
 from secdesk.ttl import TTLCache
 from telephony.providers.base import (
     Action,
@@ -123,7 +124,11 @@ def _load_token(account_sid: str) -> str | None:
 
     credential = CarrierCredential.objects.filter(provider="twilio", account_sid=account_sid).first()
     if credential is not None:
-        return credential.auth_token
+        try:
+            return credential.auth_token
+        except InvalidToken:
+            logger.error("the stored auth token of account %s cannot be decrypted (was the key rotated?)", account_sid)
+            return None
     if settings.TWILIO_ACCOUNT_SID and account_sid == settings.TWILIO_ACCOUNT_SID:
         return settings.TWILIO_AUTH_TOKEN
     return None
@@ -146,6 +151,16 @@ class TwilioProvider(Provider):
         url = settings.PUBLIC_BASE_URL + request.get_full_path()
         if not RequestValidator(token).validate(url, request.POST, signature):
             raise InvalidSignature("signature mismatch")
+
+    def account_may_act_for(self, request: HttpRequest, business) -> bool:
+        """Whether the (already verified) signing account is the one behind `business`'s numbers: its own Twilio
+        account, or the platform account when it has none. Without this, any tenant with a Twilio account could
+        sign webhooks that name another tenant's number."""
+        account_sid = request.POST.get("AccountSid", "")
+        own = [c.account_sid for c in business.carrier_credentials.all() if c.provider == self.code]
+        if own:
+            return account_sid in own
+        return bool(settings.TWILIO_ACCOUNT_SID) and account_sid == settings.TWILIO_ACCOUNT_SID
 
     def parse_incoming_call(self, request: HttpRequest) -> IncomingCall:
         return IncomingCall(
@@ -283,10 +298,19 @@ class TwilioProvider(Provider):
         return SendResult(provider_message_id=message.sid, status=message.status or "queued")
 
     def lookup_message(self, *, credentials: Credentials, to: str, from_: str, body: str, since) -> SendResult | None:
-        """Find a message we may have sent, to reconcile an ambiguous send: same To, From and body, created
-        after `since`. None when Twilio has no such message."""
-        for message in _client(credentials).messages.list(to=to, from_=from_, date_sent_after=since, limit=50):
-            created = message.date_created or message.date_sent
-            if message.body == body and (created is None or created >= since):
+        """Find a message we may have sent, to reconcile an ambiguous send. Lists by To and From without a date
+        filter (a message still queued at Twilio has no DateSent yet) and takes one created after `since` whose
+        body matches once whitespace is normalised (Smart Encoding may rewrite characters: if exactly one message
+        was created in the window, that is it). None when Twilio has no such message."""
+        candidates = [
+            m
+            for m in _client(credentials).messages.list(to=to, from_=from_, limit=50)
+            if (m.date_created or m.date_sent) is None or (m.date_created or m.date_sent) >= since
+        ]
+        wanted = " ".join(body.split())
+        for message in candidates:
+            if " ".join((message.body or "").split()) == wanted:
                 return SendResult(provider_message_id=message.sid, status=message.status or "sent")
+        if len(candidates) == 1:
+            return SendResult(provider_message_id=candidates[0].sid, status=candidates[0].status or "sent")
         return None

@@ -124,7 +124,7 @@ def test_registration_renders_samples_from_the_business_templates(number_a, tena
     config.save()
     page = client_for(tenant_a.admin).get(registration_url(business)).content.decode()
     assert "Hi Sam! Acme Plumbing here, we&#x27;ll ring you back soon. Reply STOP to opt out." in page
-    assert "sorry we missed your call. We&#x27;re closed right now" in page  # the default closed template
+    assert "sorry we missed your call. We&#x27;re closed now" in page  # the default closed template
     assert escape(help_text(business)) in page
     assert escape(OPT_OUT_CONFIRMATION.format(business=business.sender_name)) in page
     assert "STOP, STOPALL, UNSUBSCRIBE" in page and "HELP, INFO" in page

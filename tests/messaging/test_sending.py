@@ -214,18 +214,59 @@ def test_timeout_reconciled_by_the_status_callback(number_a, fake_twilio):
 
 
 @pytest.mark.django_db
-def test_request_that_never_reached_twilio_is_requeued_after_a_confirming_lookup(number_a, fake_twilio):
+def test_unconfirmed_send_is_never_resent_and_ends_failed_for_a_person(number_a, fake_twilio):
     fake_twilio.then(("hang", 2.0))  # Twilio "never accepted" it (the fake answers late with a 503)
     message = missed_call()
     assert send_message(message_id=message.pk) == "unknown"
     Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
-    assert reconcile_message(message_id=message.pk) == "reconcile later"  # too early to trust absence
+    assert reconcile_message(message_id=message.pk) == "reconcile later"
     Message.objects.filter(pk=message.pk).update(
-        next_attempt_at=timezone.now(), sending_at=timezone.now() - dt.timedelta(minutes=3)
+        next_attempt_at=timezone.now(), sending_at=timezone.now() - dt.timedelta(hours=2)
     )
-    assert reconcile_message(message_id=message.pk) == "reconciled: not at carrier, requeued"
-    assert send_message(message_id=message.pk) == "sent"
-    assert len(fake_twilio.accepted) == 1
+    assert reconcile_message(message_id=message.pk) == "reconciled: unconfirmed"
+    message.refresh_from_db()
+    assert message.status == S.FAILED and "not resent" in message.error_message
+    assert send_message(message_id=message.pk) == "nothing to claim"
+    assert fake_twilio.accepted == []
+
+
+@pytest.mark.django_db
+def test_lookup_finds_a_message_still_queued_at_twilio(number_a, fake_twilio):
+    """A message Twilio accepted but has not sent yet has no DateSent: the lookup must still find it."""
+    fake_twilio.then(("accept_then_hang", 2.0))
+    message = missed_call()
+    assert send_message(message_id=message.pk) == "unknown"
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    assert reconcile_message(message_id=message.pk) == "reconciled: sent"
+    assert len(fake_twilio.requests) == 1
+
+
+@pytest.mark.django_db
+def test_unreadable_credentials_fail_visibly(number_a, fake_twilio):
+    from telephony.models import CarrierCredential
+
+    CarrierCredential.objects.filter(business=number_a.business).update(auth_token_encrypted="garbage")
+    message = missed_call_via_service(number_a)
+    assert send_message(message_id=message.pk) == "failed"
+    message.refresh_from_db()
+    assert message.error_code == "bad_creds"
+    assert "cannot be read" in message.error_message and fake_twilio.requests == []
+
+
+def missed_call_via_service(number):
+    """A queued text-back without going through the webhook (whose signature check needs the token)."""
+    return Message.objects.create(
+        business=number.business,
+        phone_number=number,
+        direction="out",
+        kind="textback",
+        from_number=number.e164,
+        to_number=CALLER,
+        body="Sorry we missed you",
+        status=S.QUEUED,
+        provider="twilio",
+        next_attempt_at=timezone.now(),
+    )
 
 
 @pytest.mark.django_db

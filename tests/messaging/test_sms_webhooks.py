@@ -212,3 +212,26 @@ def test_malformed_status_is_400(number_a):
         ).status_code
         == 400
     )
+
+
+def test_another_tenants_account_cannot_text_in_as_this_numbers_caller(number_a, number_b):
+    params = inbound("STOP", account_sid=OTHER_ACCOUNT_SID)  # To is A's number
+    assert post_inbound(params, token=OTHER_AUTH_TOKEN).status_code == 403
+    assert not Message.objects.exists()
+
+
+def test_status_for_this_business_message_from_another_account_is_ignored(number_a, number_b):
+    sid = twilio.sid("SM")
+    message = sent_message(number_a.business, number_a, sid)
+    params = twilio.payload(
+        "sms_status",
+        message_sid=sid,
+        status="failed",
+        error_code="30007",
+        number=NUMBER_A,
+        caller=CALLER,
+        account_sid=OTHER_ACCOUNT_SID,
+    )
+    twilio.post("/webhooks/twilio/sms/status/", params, token=OTHER_AUTH_TOKEN)
+    message.refresh_from_db()
+    assert message.status == S.SENT

@@ -174,3 +174,38 @@ def test_a_stored_template_that_no_longer_renders_falls_back_to_the_default(tena
     assert twilio.post("/webhooks/twilio/voice/dial/", params).status_code == 200
     message = Message.objects.get(idempotency_key=f"textback:{call_sid}")
     assert message.body.startswith("Hi, this is Acme Plumbing, sorry we missed your call")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("template", ["Hi from {business:d}", "{business!x}", "{business:>999999999}", "{0}", "{}"])
+def test_format_specs_conversions_and_positional_fields_are_refused(tenant_a, client_for, template):
+    client = client_for(tenant_a.owner)
+    response = client.post(URL, {"open_template": template, "closed_template": "ok {business}", "delay_seconds": 0})
+    assert response.status_code == 200 and "errorlist" in response.content.decode()
+    preview = client.post(URL + "preview/", {"open_template": template, "closed_template": "x"})
+    assert preview.status_code == 200
+    assert not TextbackSettings.objects.filter(open_template=template).exists()
+    with pytest.raises(templating.TemplateError):
+        templating.render(template, templating.template_context(business=tenant_a.business), opt_out_footer=False)
+
+
+@pytest.mark.django_db
+def test_textback_carries_the_callers_intake_link(tenant_a, number_a):
+    from intake.models import IntakeLink
+
+    call_sid = twilio.sid("CA")
+    params = twilio.payload(
+        "voice_dial_action",
+        call_sid=call_sid,
+        caller=CALLER,
+        number=NUMBER_A,
+        child_sid=twilio.sid("CA"),
+        dial_status="no-answer",
+        dial_duration="0",
+    )
+    twilio.post("/webhooks/twilio/voice/dial/", params)
+    message = Message.objects.get(idempotency_key=f"textback:{call_sid}")
+    link = IntakeLink.objects.get(conversation=message.conversation)
+    assert f"http://127.0.0.1:8000/i/{link.token}" in message.body
+    assert len(link.token) >= 16 and link.business == tenant_a.business
+    assert message.encoding == "GSM-7" and message.segments <= 2

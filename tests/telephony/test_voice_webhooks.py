@@ -367,11 +367,16 @@ def test_unknown_account_is_403(number_a):
 
 
 def test_platform_account_fallback(number_a, settings):
+    """A business without its own Twilio account is served by the platform's; one with its own is not."""
+    from telephony.models import CarrierCredential
+
     settings.TWILIO_ACCOUNT_SID = "AC" + "c3" * 16
     settings.TWILIO_AUTH_TOKEN = "d4" * 16
     params = twilio.payload(
         "voice_incoming", call_sid=twilio.sid("CA"), caller=CALLER, number=NUMBER_A, account_sid="AC" + "c3" * 16
     )
+    assert twilio.post("/webhooks/twilio/voice/", params, token="d4" * 16).status_code == 403
+    CarrierCredential.objects.filter(business=number_a.business).delete()
     assert twilio.post("/webhooks/twilio/voice/", params, token="d4" * 16).status_code == 200
 
 
@@ -421,3 +426,45 @@ def test_other_business_number_routes_to_other_business(number_a, number_b, tena
     )
     twiml(twilio.post("/webhooks/twilio/voice/", params, token=OTHER_AUTH_TOKEN))
     assert Call.objects.get(provider_call_id=call_sid).business == tenant_b.business
+
+
+def test_another_tenants_account_cannot_sign_for_this_number(number_a, number_b):
+    """B has a real Twilio account and a valid signature, but A's number is not B's to speak for."""
+    from tests.numbers import OTHER_ACCOUNT_SID, OTHER_AUTH_TOKEN
+
+    call_sid = twilio.sid("CA")
+    for path, name in (
+        ("/webhooks/twilio/voice/", "voice_incoming"),
+        ("/webhooks/twilio/voice/dial/", "voice_dial_action"),
+    ):
+        params = twilio.payload(
+            name,
+            call_sid=call_sid,
+            caller=CALLER,
+            number=NUMBER_A,
+            account_sid=OTHER_ACCOUNT_SID,
+            child_sid=twilio.sid("CA"),
+            dial_status="no-answer",
+            dial_duration="0",
+        )
+        assert twilio.post(path, params, token=OTHER_AUTH_TOKEN).status_code == 403
+    assert nothing_written()
+
+
+def test_another_tenants_account_cannot_press_one_for_this_call(number_a, number_b):
+    from tests.numbers import OTHER_ACCOUNT_SID, OTHER_AUTH_TOKEN
+
+    call_sid = twilio.sid("CA")
+    incoming(call_sid)
+    params = twilio.payload(
+        "voice_screen_accept",
+        call_sid=call_sid,
+        child_sid=twilio.sid("CA"),
+        caller=CALLER,
+        forward_to=OWNER_MOBILE,
+        digits="1",
+        account_sid=OTHER_ACCOUNT_SID,
+    )
+    path = f"/webhooks/twilio/voice/screen/accept/?call={call_sid}"
+    assert twilio.post(path, params, token=OTHER_AUTH_TOKEN).status_code == 403
+    assert Call.objects.get(provider_call_id=call_sid).accepted_at is None
