@@ -123,20 +123,30 @@ def erase_caller(*, business, phone: str, actor, reason: str) -> ErasureReport:
     phone = to_e164(phone)
     phone_hash = number_hash(business.pk, phone)
     contact, messages, conversations, calls, ledger = _caller_scope(business=business, phone=phone)
+    # Lock order everywhere is call, then contact, then message (the missed-call path locks its call before the
+    # contact; the inbound path locks the contact before messages), so erasure takes them in that order too.
+    call_ids = list(calls.select_for_update(of=("self",)).values_list("pk", flat=True))
     if contact is not None:
-        # lock the caller first: a concurrent missed call or inbound text waits for us instead of racing
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
 
     message_rows = list(messages.select_for_update(of=("self",)).values_list("pk", "media"))
     message_ids = [pk for pk, _ in message_rows]
     paths = _stored_paths(media for _, media in message_rows)
-    call_ids = list(calls.select_for_update(of=("self",)).values_list("pk", flat=True))
     recordings = (
         Call.objects.filter(pk__in=call_ids).filter(~Q(recording_url="") | ~Q(recording_sid="")).count()
         if call_ids
         else 0
     )
     conversation_ids = list(conversations.values_list("pk", flat=True))
+    # Intake photos go with their conversations (cascade); their files are deleted after commit with the MMS files.
+    from intake.models import IntakePhoto
+
+    paths = [
+        *paths,
+        *IntakePhoto.objects.filter(business=business, submission__conversation_id__in=conversation_ids).values_list(
+            "file", flat=True
+        ),
+    ]
 
     # Calls first, so deleting the contact and conversations finds nothing left to SET_NULL.
     calls_updated = (

@@ -117,7 +117,7 @@ def _date_range(queryset: QuerySet, form: AuditFilterForm, business, field: str 
     if form.cleaned_data.get("date_from"):
         start = dt.datetime.combine(form.cleaned_data["date_from"], dt.time.min, tzinfo=business.tz)
         queryset = queryset.filter(**{f"{field}__gte": start})
-    if form.cleaned_data.get("date_to"):
+    if form.cleaned_data.get("date_to") and form.cleaned_data["date_to"] < dt.date.max:
         end = dt.datetime.combine(form.cleaned_data["date_to"] + dt.timedelta(days=1), dt.time.min, tzinfo=business.tz)
         queryset = queryset.filter(**{f"{field}__lt": end})
     return queryset

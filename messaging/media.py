@@ -57,5 +57,7 @@ def fetch_media(*, message_id: int) -> list[dict]:
         name = f"mms/{message.business_id}/{message.pk}-{index}{extension}"
         item["stored"] = default_storage.save(name, ContentFile(data))
         item["size"] = len(data)
+        # Record progress item by item: if a later item fails, the retry neither loses nor duplicates this one.
+        Message.objects.filter(pk=message.pk).update(media=media)
     Message.objects.filter(pk=message.pk).update(media=media)
     return media

@@ -1,5 +1,6 @@
 """Thin tasks: load by id, call a service. All are safe to run twice."""
 
+import requests
 from celery import shared_task
 
 
@@ -27,9 +28,17 @@ def sweep_outbound_task() -> dict:
     return sweep_outbound()
 
 
-@shared_task(name="messaging.tasks.fetch_media", ignore_result=True, max_retries=5, default_retry_delay=10)
+@shared_task(
+    name="messaging.tasks.fetch_media",
+    ignore_result=True,
+    autoretry_for=(requests.RequestException,),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=8,
+)
 def fetch_media_task(message_id: int) -> None:
-    """Download an inbound MMS's media into our storage (carrier URLs need credentials and may expire)."""
+    """Download an inbound MMS's media into our storage (carrier URLs need credentials and may expire). Retried with
+    backoff on network errors; items already stored are skipped, so a retry never stores a file twice."""
     from messaging.media import fetch_media
 
     fetch_media(message_id=message_id)

@@ -28,7 +28,7 @@ def sms_status(request: HttpRequest, provider: Provider, number: None) -> HttpRe
     by our id in the callback URL for a send whose outcome we never learnt), never from the parameters."""
     event = provider.parse_message_status(request)
     hint = request.GET.get("m", "")
-    if hint and not hint.isdigit():
+    if hint and not (hint.isascii() and hint.isdigit()):
         raise MalformedWebhook("m must be a message id")
     message = services.message_apply_status(
         provider_message_id=event.message_id,

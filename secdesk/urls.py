@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django_ratelimit.decorators import ratelimit
 
 from secdesk import views
 from secdesk.media import media_urlpatterns
@@ -12,6 +13,9 @@ app_patterns = [
     path("", include("compliance.urls_privacy")),
     path("", include("intake.urls")),
 ]
+
+# The staff login has the same brute-force limit as /accounts/login/.
+admin.site.login = ratelimit(key="ip", rate="5/m", method="POST", block=True)(admin.site.login)
 
 urlpatterns = [
     path("", views.root, name="root"),

@@ -189,7 +189,7 @@ def has_simulator_number(*, business: Business) -> bool:
 
 def simulated_call_get(*, business: Business, call_id: int | str | None) -> Call | None:
     """A call to one of the business's simulator numbers, or None (another business's call is never found)."""
-    if not call_id or not str(call_id).isdigit():
+    if not call_id or not (str(call_id).isascii() and str(call_id).isdigit()):
         return None
     return (
         Call.objects.select_related("phone_number", "contact", "conversation")

@@ -184,7 +184,8 @@ def _send_invitation_email(*, invitation_id: int, token: str) -> None:
         "url": invitation_url(token),
         "expires_at": invitation.expires_at,
     }
-    subject = render_to_string("accounts/email/invitation_subject.txt", context).strip()
+    # One line whatever a business or person name contains: a newline in a header is refused by the mail library.
+    subject = " ".join(render_to_string("accounts/email/invitation_subject.txt", context).split())
     body = render_to_string("accounts/email/invitation_body.txt", context)
     send_mail(subject, body, None, [invitation.email])
 

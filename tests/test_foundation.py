@@ -79,3 +79,14 @@ def test_secret_key_is_required_when_debug_is_off():
         check=False,
     )
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+
+
+@pytest.mark.django_db
+def test_admin_login_is_rate_limited():
+    from django.test import Client
+
+    client = Client()
+    statuses = [
+        client.post("/admin/login/", {"username": "x@example.test", "password": "wrong"}).status_code for _ in range(6)
+    ]
+    assert statuses[:5] == [200] * 5 and statuses[5] == 429

@@ -101,7 +101,7 @@ def _int(request: HttpRequest, name: str) -> int | None:
     value = request.POST.get(name, "")
     if not value:
         return None
-    if not value.isdigit() or len(value) > 9:
+    if not (value.isascii() and value.isdigit()) or len(value) > 9:
         raise MalformedWebhook(f"{name} is not a number")
     return int(value)
 
