@@ -111,8 +111,9 @@ def _respond(request: HttpRequest, template: str, context: dict, language: str, 
     patch_vary_headers(response, ["Accept-Language"])
     response["Content-Language"] = language
     response["X-Robots-Tag"] = "noindex, nofollow"
-    # the token is in the address: never pass it on to another site
-    response["Referrer-Policy"] = "no-referrer"
+    # The token is in the address: never pass it on to another site. ("no-referrer" would also blank the Origin of
+    # the form's own POST, and Django's CSRF check then refuses every submission from a real browser.)
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
