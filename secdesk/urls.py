@@ -12,6 +12,7 @@ app_patterns = [
     path("", include("compliance.urls")),
     path("", include("compliance.urls_privacy")),
     path("", include("intake.urls")),
+    path("", include("inbox.urls")),
 ]
 
 # The staff login has the same brute-force limit as /accounts/login/.
