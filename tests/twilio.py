@@ -33,3 +33,29 @@ def post(path: str, params: dict[str, str], *, token: str = AUTH_TOKEN, client: 
     url = settings.PUBLIC_BASE_URL + path
     headers = {} if signature == "" else {"X-Twilio-Signature": signature or sign(url, params, token)}
     return (client or Client()).post(path, params, headers=headers)
+
+
+def missed_call(
+    call_sid: str | None = None, *, status: str = "no-answer", caller: str | None = None, number: str | None = None
+):
+    """Replay the <Dial action> webhook of a call that nobody answered; returns (call_sid, response)."""
+    from tests.numbers import CALLER, NUMBER_A
+
+    call_sid = call_sid or sid("CA")
+    params = payload(
+        "voice_dial_action",
+        call_sid=call_sid,
+        caller=caller or CALLER,
+        number=number or NUMBER_A,
+        child_sid=sid("CA"),
+        dial_status=status,
+        dial_duration="0",
+    )
+    return call_sid, post("/webhooks/twilio/voice/dial/", params)
+
+
+def textback(call_sid: str):
+    """The text-back row a missed call queued."""
+    from messaging.models import Message
+
+    return Message.objects.get(idempotency_key=f"textback:{call_sid}")

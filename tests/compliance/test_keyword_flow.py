@@ -40,18 +40,9 @@ def ledger(kind=None) -> list[ConsentEvent]:
 
 
 def missed_call() -> Message:
-    call_sid = twilio.sid("CA")
-    params = twilio.payload(
-        "voice_dial_action",
-        call_sid=call_sid,
-        caller=CALLER,
-        number=NUMBER_A,
-        child_sid=twilio.sid("CA"),
-        dial_status="no-answer",
-        dial_duration="0",
-    )
-    twilio.post("/webhooks/twilio/voice/dial/", params)
-    return Message.objects.get(idempotency_key=f"textback:{call_sid}")
+    call_sid, response = twilio.missed_call()
+    assert response.status_code == 200
+    return twilio.textback(call_sid)
 
 
 @pytest.mark.django_db

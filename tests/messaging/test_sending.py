@@ -17,19 +17,10 @@ from tests.numbers import CALLER, NUMBER_A
 S = Message.Status
 
 
-def missed_call(call_sid: str | None = None) -> Message:
-    call_sid = call_sid or twilio.sid("CA")
-    params = twilio.payload(
-        "voice_dial_action",
-        call_sid=call_sid,
-        caller=CALLER,
-        number=NUMBER_A,
-        child_sid=twilio.sid("CA"),
-        dial_status="no-answer",
-        dial_duration="0",
-    )
-    assert twilio.post("/webhooks/twilio/voice/dial/", params).status_code == 200
-    return Message.objects.get(idempotency_key=f"textback:{call_sid}")
+def missed_call() -> Message:
+    call_sid, response = twilio.missed_call()
+    assert response.status_code == 200
+    return twilio.textback(call_sid)
 
 
 def wait_for(predicate, timeout: float = 10.0) -> None:

@@ -6,7 +6,6 @@ from messaging import templating
 from messaging.models import Message, TextbackSettings
 from messaging.segments import analyse
 from tests import twilio
-from tests.numbers import CALLER, NUMBER_A
 from tests.tenancy import assert_guarded
 
 URL = "/app/acme/settings/templates/"
@@ -40,18 +39,9 @@ def test_owner_saves_templates_and_the_next_textback_uses_them(tenant_a, number_
     assert response.status_code == 302
     tenant_a.business.refresh_from_db()
     assert tenant_a.business.templates_reviewed_at is not None
-    call_sid = twilio.sid("CA")
-    params = twilio.payload(
-        "voice_dial_action",
-        call_sid=call_sid,
-        caller=CALLER,
-        number=NUMBER_A,
-        child_sid=twilio.sid("CA"),
-        dial_status="busy",
-        dial_duration="0",
-    )
-    twilio.post("/webhooks/twilio/voice/dial/", params)
-    message = Message.objects.get(idempotency_key=f"textback:{call_sid}")
+    call_sid, response = twilio.missed_call(status="busy")
+    assert response.status_code == 200
+    message = twilio.textback(call_sid)
     assert message.body == "Acme Plumbing here! Sorry we missed you. Reply with details. Reply STOP to opt out."
     assert message.trigger == "rule" and message.trigger_detail.endswith("open_template")
 
@@ -103,17 +93,8 @@ def test_delayed_textback_waits_for_the_sweeper(tenant_a, number_a):
     TextbackSettings.objects.create(
         business=tenant_a.business, open_template="Hi", closed_template="Hi", delay_seconds=60
     )
-    call_sid = twilio.sid("CA")
-    params = twilio.payload(
-        "voice_dial_action",
-        call_sid=call_sid,
-        caller=CALLER,
-        number=NUMBER_A,
-        child_sid=twilio.sid("CA"),
-        dial_status="busy",
-        dial_duration="0",
-    )
-    twilio.post("/webhooks/twilio/voice/dial/", params)
+    _, response = twilio.missed_call(status="busy")
+    assert response.status_code == 200
     message = Message.objects.get()
     assert 55 < (message.next_attempt_at - timezone.now()).total_seconds() <= 60
 
@@ -161,18 +142,9 @@ def test_a_stored_template_that_no_longer_renders_falls_back_to_the_default(tena
     TextbackSettings.objects.create(
         business=tenant_a.business, open_template="Hi {retired_variable}", closed_template="Hi {retired_variable}"
     )
-    call_sid = twilio.sid("CA")
-    params = twilio.payload(
-        "voice_dial_action",
-        call_sid=call_sid,
-        caller=CALLER,
-        number=NUMBER_A,
-        child_sid=twilio.sid("CA"),
-        dial_status="busy",
-        dial_duration="0",
-    )
-    assert twilio.post("/webhooks/twilio/voice/dial/", params).status_code == 200
-    message = Message.objects.get(idempotency_key=f"textback:{call_sid}")
+    call_sid, response = twilio.missed_call(status="busy")
+    assert response.status_code == 200
+    message = twilio.textback(call_sid)
     assert message.body.startswith("Hi, this is Acme Plumbing, sorry we missed your call")
 
 
@@ -193,18 +165,9 @@ def test_format_specs_conversions_and_positional_fields_are_refused(tenant_a, cl
 def test_textback_carries_the_callers_intake_link(tenant_a, number_a):
     from intake.models import IntakeLink
 
-    call_sid = twilio.sid("CA")
-    params = twilio.payload(
-        "voice_dial_action",
-        call_sid=call_sid,
-        caller=CALLER,
-        number=NUMBER_A,
-        child_sid=twilio.sid("CA"),
-        dial_status="no-answer",
-        dial_duration="0",
-    )
-    twilio.post("/webhooks/twilio/voice/dial/", params)
-    message = Message.objects.get(idempotency_key=f"textback:{call_sid}")
+    call_sid, response = twilio.missed_call(status="no-answer")
+    assert response.status_code == 200
+    message = twilio.textback(call_sid)
     link = IntakeLink.objects.get(conversation=message.conversation)
     assert f"http://127.0.0.1:8000/i/{link.token}" in message.body
     assert len(link.token) >= 16 and link.business == tenant_a.business
