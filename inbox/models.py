@@ -82,6 +82,9 @@ class Conversation(models.Model):
         indexes = [
             # inbox list: a business's conversations by status, most recent activity first
             models.Index(fields=["business", "status", "-last_activity_at"], name="conv_business_status_idx"),
+            # inbox list, every view but "Needs reply" (All, Mine, Unassigned, Urgent, Closed, ...): a business's
+            # conversations newest activity first, id breaking ties, read in order from the keyset cursor with no sort
+            models.Index(fields=["business", "-last_activity_at", "-id"], name="conv_business_activity_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,11 +1,18 @@
 """Writes to contacts and conversations."""
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Exists
+from django.utils import timezone
 
 from inbox.models import Contact, Conversation
 from tenants.models import Business
+
+if TYPE_CHECKING:
+    from messaging.models import Message
 
 
 def contact_get_locked(*, business: Business, phone: str, **annotations) -> Contact:
@@ -72,3 +79,86 @@ def conversation_for_missed_call(*, call, at: dt.datetime) -> tuple[Contact, Con
             fields.append("status")
         conversation.save(update_fields=fields)
     return contact, conversation, contact.is_repeat, contact.texted_before
+
+
+REPLY_MAX_CHARS = 1600  # Twilio's limit for one message body (it splits it into at most 10-ish segments)
+
+
+def _reply_body(body: str) -> str:
+    """The body as it will be sent: browsers submit textarea line breaks as CRLF; a carrier bills each CR, so
+    line endings become LF (the composer's live counter counts them the same way)."""
+    return (body or "").replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+@transaction.atomic
+def message_reply(*, conversation: Conversation, body: str, user) -> "Message":
+    """Queue an operator's reply in `conversation` and return the Message. Runs in one transaction; not
+    idempotent (each call is a new text). Raises ValidationError, writing nothing, when the body is empty or over
+    1600 characters, the conversation has no business number to send from, or the number opted out. Takes the
+    contact's row lock first (the lock order every writer uses), so an opt-out racing with this reply either is
+    seen here or fails the queued row itself; the worker re-checks suppression before sending in any case. The
+    send task is enqueued after commit; an open conversation moves to "waiting on caller" (a booked, lost or
+    closed one keeps its outcome). Writes the audit entry "conversation.reply" (message id only, no body)."""
+    from compliance.services import audit, consent_state
+    from messaging.models import Message
+    from messaging.segments import analyse
+    from messaging.services import enqueue_send
+
+    text = _reply_body(body)
+    if not text:
+        raise ValidationError("Write a message before sending.", code="empty")
+    if len(text) > REPLY_MAX_CHARS:
+        raise ValidationError(
+            f"A text can be at most {REPLY_MAX_CHARS} characters; this one has {len(text)}.", code="too_long"
+        )
+    contact = Contact.objects.select_for_update().get(pk=conversation.contact_id, business_id=conversation.business_id)
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("business", "phone_number")
+        .get(pk=conversation.pk, business_id=conversation.business_id)
+    )
+    number = conversation.phone_number
+    if number is None:
+        raise ValidationError("This conversation has no business number to reply from.", code="no_number")
+    if consent_state(business=conversation.business, phone=contact.phone) == "opted_out":
+        raise ValidationError(
+            "This number opted out (replied STOP). You can't text them until they reply START.", code="opted_out"
+        )
+    info = analyse(text)
+    now = timezone.now()
+    message = Message.objects.create(
+        business=conversation.business,
+        conversation=conversation,
+        phone_number=number,
+        direction=Message.Direction.OUTBOUND,
+        kind=Message.Kind.REPLY,
+        from_number=number.e164,
+        to_number=contact.phone,
+        body=text,
+        encoding=info.encoding,
+        segments=info.segments,
+        status=Message.Status.QUEUED,
+        provider=number.provider,
+        trigger=Message.Trigger.USER,
+        trigger_detail="inbox",
+        sent_by=user,
+        queued_at=now,
+        next_attempt_at=now,
+    )
+    conversation.last_outbound_at = now
+    conversation.last_activity_at = now
+    fields = ["last_outbound_at", "last_activity_at"]
+    if conversation.is_open and conversation.status != Conversation.Status.WAITING:
+        conversation.status = Conversation.Status.WAITING
+        fields.append("status")
+    conversation.save(update_fields=fields)
+    audit(
+        business=conversation.business,
+        action="conversation.reply",
+        actor=user,
+        target=conversation,
+        message_id=message.pk,
+        segments=info.segments,
+    )
+    enqueue_send(message.pk)
+    return message

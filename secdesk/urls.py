@@ -13,6 +13,7 @@ app_patterns = [
     path("", include("compliance.urls_privacy")),
     path("", include("intake.urls")),
     path("", include("inbox.urls")),
+    path("", include("inbox.urls_reply")),
 ]
 
 # The staff login has the same brute-force limit as /accounts/login/.

@@ -8,4 +8,23 @@ document.addEventListener("DOMContentLoaded", () => {
     colour.addEventListener("input", apply);
     apply();
   }
+
+  // Reply composer: live character/segment count, the same rules as messaging/segments.py (the server renders
+  // this line too, so it is only a convenience). Line breaks count once, as the server normalises CRLF to LF.
+  const GSM = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+  const GSM_EXT = "^{}\\[~]|€\f";
+  // Delegated, so a composer swapped in by htmx keeps its counter.
+  document.addEventListener("input", (event) => {
+    const out = event.target.id && document.querySelector(`[data-segment-counter="${event.target.id}"]`);
+    if (!out) return;
+    const text = event.target.value.trim();
+    const chars = [...text];
+    const odd = [...new Set(chars.filter((c) => !GSM.includes(c) && !GSM_EXT.includes(c)))];
+    const units = odd.length ? text.length : chars.reduce((n, c) => n + (GSM_EXT.includes(c) ? 2 : 1), 0);
+    const [single, multi] = odd.length ? [70, 67] : [160, 153];
+    const segments = units === 0 ? 0 : units <= single ? 1 : Math.ceil(units / multi);
+    let line = `${units} characters · ${segments} segment${segments === 1 ? "" : "s"} · ${odd.length ? "UCS-2" : "GSM-7"}`;
+    if (odd.length) line += ` (not in GSM-7: ${odd.join(" ")}; each segment holds 70 characters instead of 160)`;
+    out.textContent = line;
+  });
 });

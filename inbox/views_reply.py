@@ -1,0 +1,59 @@
+"""Replying to a caller from a conversation's page. One view serves htmx (the composer partial) and plain POSTs
+(redirect back with a flash), so the composer works without JavaScript."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django_htmx.http import trigger_client_event
+
+from inbox.forms import ReplyForm
+from inbox.models import Conversation
+from inbox.services import message_reply
+from messaging.segments import analyse
+from tenants.permissions import EVERYONE, role_required
+
+
+@role_required(*EVERYONE)
+@require_POST
+def conversation_reply(request, business_slug: str, conversation_id: int):
+    """Queue a reply. Another business's conversation is a 404, the same as one that does not exist. On htmx the
+    composer comes back with the error and the text kept, or cleared with a page refresh so the timeline shows the
+    queued message."""
+    thread = get_object_or_404(
+        Conversation.objects.select_related("contact", "phone_number"), business=request.business, pk=conversation_id
+    )
+    form = ReplyForm(request.POST)
+    form.is_valid()  # no field rules of its own: always valid, gives cleaned_data
+    body = form.cleaned_data.get("body", "")
+    try:
+        message = message_reply(conversation=thread, body=body, user=request.user)
+    except ValidationError as error:
+        if not request.htmx:
+            messages.error(request, " ".join(error.messages))
+            return redirect(reverse("conversation", args=[request.business.slug, thread.pk]) + "#composer")
+        form.add_error("body", error)
+        thread.contact.refresh_from_db(fields=["opted_out"])
+        return _composer(request, thread, form, body)
+    if not request.htmx:
+        messages.success(request, "Reply queued. Its delivery status shows in the timeline.")
+        return redirect(reverse("conversation", args=[request.business.slug, thread.pk]) + "#composer")
+    response = _composer(request, thread, ReplyForm(), "")
+    trigger_client_event(response, "replyQueued", {"message_id": message.pk})
+    response["HX-Refresh"] = "true"  # until the thread updates itself live, a reload shows the queued message
+    return response
+
+
+def _composer(request, thread: Conversation, form: ReplyForm, body: str) -> TemplateResponse:
+    return TemplateResponse(
+        request,
+        "inbox/_composer.html",
+        {
+            "conversation": thread,
+            "contact": thread.contact,
+            "reply_form": form,
+            "segment_info": analyse(body.replace("\r\n", "\n").strip()),
+        },
+    )
