@@ -30,6 +30,7 @@ from intake.models import (
     DEFAULT_DISCLOSURE,
     DEFAULT_REQUIRED,
     DEFAULT_SHOWN,
+    INTAKE_FIELDS,
     IntakeLink,
     IntakePhoto,
     IntakeSettings,
@@ -45,16 +46,7 @@ MAX_PHOTOS_TOTAL_BYTES = 12 * 1024 * 1024
 # Pillow cannot read without a plugin, and iOS converts to JPEG when uploading from a browser anyway).
 PHOTO_FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
 # The text fields a submission stores, as named on IntakeSubmission.
-SUBMISSION_FIELDS = (
-    "name",
-    "service_type",
-    "description",
-    "address",
-    "zip_code",
-    "urgency",
-    "callback_window",
-    "customer_type",
-)
+SUBMISSION_FIELDS = tuple(name for name in INTAKE_FIELDS if name != "photos")
 
 
 class IntakeUnavailable(Exception):

@@ -117,6 +117,20 @@ def _respond(request: HttpRequest, template: str, context: dict, language: str, 
     return response
 
 
+def _open_link(request: HttpRequest, token: str, language: str) -> tuple:
+    """(link, None) for a link the caller may use, else (None, the page to show instead): unknown and expired
+    links get the same 404, a closed conversation the 410 page."""
+    link = _live_link(token)
+    if link is None:
+        return None, _not_found(request, language)
+    state = services.link_state(link=link)
+    if state == "expired":
+        return None, _not_found(request, language)
+    if state == "closed":
+        return None, _closed(request, link, language)
+    return link, None
+
+
 def _not_found(request: HttpRequest, language: str) -> HttpResponse:
     """The one page for unknown and expired links: generic, with nothing that depends on the token."""
     return _respond(request, "intake/expired.html", {}, language, status=404)
@@ -139,14 +153,9 @@ def intake_page(request: HttpRequest, token: str) -> HttpResponse:
     """The form. GET records the first open; a valid POST saves through services.intake_submit and redirects to
     the confirmation page (post/redirect/get). A filled honeypot gets the same redirect and saves nothing."""
     language = choose_language(request)
-    link = _live_link(token)
-    if link is None:
-        return _not_found(request, language)
-    state = services.link_state(link=link)
-    if state == "expired":
-        return _not_found(request, language)
-    if state == "closed":
-        return _closed(request, link, language)
+    link, refusal = _open_link(request, token, language)
+    if refusal is not None:
+        return refusal
 
     business = link.business
     intake_settings = services.intake_settings_for(business=business)
@@ -198,14 +207,9 @@ def intake_page(request: HttpRequest, token: str) -> HttpResponse:
 def intake_done(request: HttpRequest, token: str) -> HttpResponse:
     """What happens next, in the business's words, and a link back to change the answers."""
     language = choose_language(request)
-    link = _live_link(token)
-    if link is None:
-        return _not_found(request, language)
-    state = services.link_state(link=link)
-    if state == "expired":
-        return _not_found(request, language)
-    if state == "closed":
-        return _closed(request, link, language)
+    link, refusal = _open_link(request, token, language)
+    if refusal is not None:
+        return refusal
     intake_settings = services.intake_settings_for(business=link.business)
     context = {
         **_branding(link.business),
