@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from compliance.models import ComplianceSettings, ConsentEvent, number_hash
@@ -264,18 +264,51 @@ def _purge_recordings(*, business_id: int, cutoff: dt.datetime, batch_size: int)
             return purged
 
 
+def _purge_intake(*, business_id: int, cutoff: dt.datetime, batch_size: int) -> tuple[int, int]:
+    """Blank old intake answers (name, address, description...) and delete their photos, in batches."""
+    from intake.models import IntakePhoto, IntakeSubmission
+
+    purged = files = 0
+    blank = {"name": "", "description": "", "address": "", "zip_code": "", "callback_window": ""}
+    while True:
+        with transaction.atomic():
+            ids = list(
+                IntakeSubmission.objects.select_for_update(skip_locked=True)
+                .filter(business_id=business_id, updated_at__lt=cutoff)
+                .filter(
+                    ~Q(name="")
+                    | ~Q(description="")
+                    | ~Q(address="")
+                    | ~Q(zip_code="")
+                    | Exists(IntakePhoto.objects.filter(submission=OuterRef("pk")))
+                )
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch_size]
+            )
+            if ids:
+                photos = IntakePhoto.objects.filter(business_id=business_id, submission_id__in=ids)
+                paths = list(photos.values_list("file", flat=True))
+                photos.delete()
+                IntakeSubmission.objects.filter(pk__in=ids).update(**blank)
+                _delete_files_on_commit(paths)
+                purged += len(ids)
+                files += len(paths)
+        if len(ids) < batch_size:
+            return purged, files
+
+
 def purge_expired(*, now: dt.datetime | None = None, batch_size: int = PURGE_BATCH_SIZE) -> dict[str, int]:
-    """For every business with a retention period, blank the text and media of messages (inbound and outbound)
-    created before `now - retention_days`, delete their stored media files after commit, and remove recording
-    links of calls that started before it. Rows, calls and their metadata stay; the consent ledger and the audit
-    log are never touched (legal evidence).
+    """For every business with a retention period, blank what is older than `now - retention_days`: the text and
+    media of messages (inbound and outbound; stored files are deleted after commit), the recording links of calls,
+    and intake answers with their photos. Rows, calls and their metadata stay; the consent ledger and the audit log
+    are never touched (legal evidence).
 
     Works in batches, each its own transaction with `SELECT ... FOR UPDATE SKIP LOCKED`, so two runs at once
     split the work instead of colliding, and a crash loses at most one batch of progress. Outbound messages a
     worker may still send are left until they settle. Idempotent and safe to retry: a purged row no longer
     matches. Writes one "retention.purge" audit entry per business where something was purged."""
     now = now or timezone.now()
-    totals = {"businesses": 0, "messages": 0, "media_files": 0, "recordings": 0}
+    totals = {"businesses": 0, "messages": 0, "media_files": 0, "recordings": 0, "intake_submissions": 0}
     policies = ComplianceSettings.objects.filter(retention_days__isnull=False).values_list(
         "business_id", "retention_days"
     )
@@ -283,11 +316,14 @@ def purge_expired(*, now: dt.datetime | None = None, batch_size: int = PURGE_BAT
         cutoff = now - dt.timedelta(days=days)
         messages, files = _purge_messages(business_id=business_id, cutoff=cutoff, batch_size=batch_size)
         recordings = _purge_recordings(business_id=business_id, cutoff=cutoff, batch_size=batch_size)
+        intake, intake_files = _purge_intake(business_id=business_id, cutoff=cutoff, batch_size=batch_size)
+        files += intake_files
+        totals["intake_submissions"] += intake
         totals["businesses"] += 1
         totals["messages"] += messages
         totals["media_files"] += files
         totals["recordings"] += recordings
-        if messages or recordings:
+        if messages or recordings or intake:
             audit(
                 business=Business(pk=business_id),
                 action="retention.purge",
@@ -298,5 +334,6 @@ def purge_expired(*, now: dt.datetime | None = None, batch_size: int = PURGE_BAT
                 messages=messages,
                 media_files=files,
                 recordings=recordings,
+                intake_submissions=intake,
             )
     return totals

@@ -180,16 +180,23 @@ def _encode_cursor(values: list) -> str:
     return urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def _aware(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("cursor times carry their offset")
+    return value
+
+
 def _decode_cursor(cursor: str, *, needs_reply: bool) -> tuple | None:
     """The position after which the next page starts, or None for a missing or malformed cursor (first page)."""
     try:
         values = json.loads(urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if needs_reply:
             rank, at, pk = values
-            return int(rank), dt.datetime.fromisoformat(at), int(pk)
+            return int(rank), _aware(at), int(pk)
         at, pk = values
-        return dt.datetime.fromisoformat(at), int(pk)
-    except (ValueError, TypeError, binascii.Error):
+        return _aware(at), int(pk)
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         return None
 
 

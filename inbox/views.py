@@ -29,7 +29,7 @@ def inbox(request, business_slug: str):
     view = request.GET.get("view", NEEDS_REPLY)
     if view not in INBOX_VIEWS_BY_KEY:
         view = NEEDS_REPLY
-    q = request.GET.get("q", "").strip()[:100]
+    q = request.GET.get("q", "").replace("\x00", "").strip()[:100]
     business_id = request.business.pk
     counts = inbox_counts(business_id=business_id, user=request.user, q=q)
     page = inbox_page(business_id=business_id, user=request.user, view=view, q=q, cursor=request.GET.get("after", ""))

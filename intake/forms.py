@@ -18,7 +18,7 @@ from intake.services import (
 )
 
 HONEYPOT_FIELD = "website"
-ZIP_RE = re.compile(r"^\d{5}(-\d{4})?$")
+ZIP_RE = re.compile(r"^[0-9]{5}(-[0-9]{4})?$")  # ASCII digits only
 PHOTO_ACCEPT = "image/jpeg,image/png,image/webp"
 
 

@@ -79,7 +79,6 @@ def intake_settings_for(*, business: Business) -> IntakeSettings:
     return intake_settings
 
 
-@transaction.atomic(savepoint=False)  # no savepoint round trips on the missed-call path; the insert has its own
 def intake_url(link: IntakeLink) -> str:
     """The short URL texted to the caller: PUBLIC_BASE_URL/i/<token>."""
     return settings.PUBLIC_BASE_URL + reverse("intake_page", args=[link.token])
@@ -92,17 +91,23 @@ def intake_link_for(*, conversation: Conversation, now: dt.datetime | None = Non
 
     Safe inside the missed-call transaction: it joins it, and the insert runs in a savepoint so a concurrent request
     that created the link first (the OneToOne on conversation is the arbiter) leaves this transaction usable; the
-    winner's link is returned. Idempotent: later calls return the same link and never extend its expiry."""
-    existing = IntakeLink.objects.filter(conversation=conversation).first()
-    if existing is not None:
-        return existing
+    winner's link is returned. Idempotent: later calls return the same link; one that has expired while its
+    conversation is still open (a caller calling again weeks later) gets a fresh expiry, so a text never carries a
+    dead link."""
     now = now or timezone.now()
+    existing = IntakeLink.objects.filter(conversation=conversation).first()
+    if existing is not None and existing.expires_at > now:
+        return existing
     lifetime = (
         IntakeSettings.objects.filter(business_id=conversation.business_id)
         .values_list("link_lifetime_days", flat=True)
         .first()
     )
     expires_at = now + dt.timedelta(days=lifetime or DEFAULT_LINK_LIFETIME_DAYS)
+    if existing is not None:
+        IntakeLink.objects.filter(pk=existing.pk).update(expires_at=expires_at)
+        existing.expires_at = expires_at
+        return existing
     try:
         with transaction.atomic():
             return IntakeLink.objects.create(
@@ -273,7 +278,9 @@ def intake_submit(
     submission.language = language
     if intake_settings.consent_enabled:
         shown = disclosure_text(intake_settings=intake_settings, business=business, language=language)
-        submission.consent_given = bool(data.get("consent"))
+        # One-way: consent once given stays on the record; it is withdrawn by texting STOP (which the ledger
+        # records), not by unticking a box, so the ledger and the submission never disagree.
+        submission.consent_given = was_consenting or bool(data.get("consent"))
         submission.consent_disclosure = shown
     submission.save()
 

@@ -99,7 +99,7 @@ def test_purge_blanks_only_old_rows_of_businesses_with_a_period(
     with django_capture_on_commit_callbacks(execute=True):
         totals = purge_expired(now=NOW)
 
-    assert totals == {"businesses": 1, "messages": 1, "media_files": 1, "recordings": 1}
+    assert totals == {"businesses": 1, "messages": 1, "media_files": 1, "recordings": 1, "intake_submissions": 0}
     old.refresh_from_db()
     assert (old.body, old.media, old.status, old.to_number) == ("", [], "delivered", CALLER)  # the row stays
     assert not default_storage.exists(stored)
@@ -116,7 +116,13 @@ def test_purge_blanks_only_old_rows_of_businesses_with_a_period(
     assert AuditEvent.objects.filter(business=tenant_a.business).count() == audits_before + 1
 
     # a second run finds nothing and records nothing
-    assert purge_expired(now=NOW) == {"businesses": 1, "messages": 0, "media_files": 0, "recordings": 0}
+    assert purge_expired(now=NOW) == {
+        "businesses": 1,
+        "messages": 0,
+        "media_files": 0,
+        "recordings": 0,
+        "intake_submissions": 0,
+    }
     assert AuditEvent.objects.filter(action="retention.purge").count() == 1
 
 
@@ -163,3 +169,37 @@ def test_rows_held_by_another_run_are_skipped_not_waited_for(tenant_a, number_a)
         thread.join()
     assert purge_expired(now=NOW)["messages"] == 1  # the next run picks it up
     assert Message.objects.get(pk=held.pk).body == ""
+
+
+@pytest.mark.django_db
+def test_old_intake_answers_and_photos_are_purged(tenant_a):
+    import datetime as dt
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from compliance.models import ComplianceSettings
+    from compliance.privacy import purge_expired
+    from intake.models import IntakePhoto, IntakeSubmission
+    from intake.services import intake_link_for
+    from tests.intake.conftest import image_bytes, open_conversation
+
+    ComplianceSettings.objects.create(business=tenant_a.business, retention_days=30)
+    link = intake_link_for(conversation=open_conversation(tenant_a.business))
+    submission = IntakeSubmission.objects.create(
+        business=tenant_a.business,
+        link=link,
+        conversation=link.conversation,
+        name="Dana",
+        address="12 Elm St",
+        description="Leak",
+        zip_code="94110",
+    )
+    photo = IntakePhoto(business=tenant_a.business, submission=submission, content_type="image/jpeg", size=10)
+    photo.file.save("leak.jpg", ContentFile(image_bytes()), save=True)
+    IntakeSubmission.objects.filter(pk=submission.pk).update(updated_at=timezone.now() - dt.timedelta(days=40))
+    totals = purge_expired()
+    submission.refresh_from_db()
+    assert totals["intake_submissions"] == 1 and (submission.name, submission.address) == ("", "")
+    assert not IntakePhoto.objects.exists()
+    assert purge_expired()["intake_submissions"] == 0

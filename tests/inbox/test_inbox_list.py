@@ -341,3 +341,16 @@ def test_the_list_itself_is_one_query(tenant_a, django_assert_num_queries):
         for row in page.rows:  # what the template reads
             _ = (row.contact.display, row.assignee, row.last_message_excerpt, row.intake_service_type)
     assert len(page.rows) == 5
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "query",
+    [
+        "?q=a%00b",
+        "?after=WyIyMDI0LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgSW5maW5pdHld",
+        "?view=all&after=WyIyMDI0LTAxLTAxIiwxXQ",
+    ],
+)
+def test_odd_search_and_cursors_never_fail(tenant_a, client_for, query):
+    assert client_for(tenant_a.operator).get("/app/acme/inbox/" + query).status_code == 200

@@ -371,3 +371,9 @@ def test_per_ip_get_limit(link_a):
 def test_settings_are_created_on_first_visit(tenant_a, link_a):
     page(Client(), link_a)
     assert intake_settings_for(business=tenant_a.business).fields_required == ["description"]
+
+
+@pytest.mark.parametrize("zip_code", ["\u0669\u0664\u0661\u0661\u0660", "\uff19\uff14\uff11\uff11\uff10"])
+def test_zip_codes_take_ascii_digits_only(link_a, zip_code):
+    response = post(Client(), link_a, {"description": "Leak", "zip_code": zip_code})
+    assert response.status_code == 200 and not IntakeSubmission.objects.exists()
