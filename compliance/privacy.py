@@ -128,6 +128,8 @@ def erase_caller(*, business, phone: str, actor, reason: str) -> ErasureReport:
     call_ids = list(calls.select_for_update(of=("self",)).values_list("pk", flat=True))
     if contact is not None:
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
+    # Conversations next (an intake submission locks its conversation before adding photos), then messages.
+    locked_conversations = list(conversations.select_for_update(of=("self",)).values_list("pk", flat=True))
 
     message_rows = list(messages.select_for_update(of=("self",)).values_list("pk", "media"))
     message_ids = [pk for pk, _ in message_rows]
@@ -137,7 +139,7 @@ def erase_caller(*, business, phone: str, actor, reason: str) -> ErasureReport:
         if call_ids
         else 0
     )
-    conversation_ids = list(conversations.values_list("pk", flat=True))
+    conversation_ids = locked_conversations
     # Intake photos go with their conversations (cascade); their files are deleted after commit with the MMS files.
     from intake.models import IntakePhoto
 

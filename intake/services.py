@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -205,7 +206,7 @@ def check_photo(upload: UploadedFile) -> CheckedPhoto:
     return CheckedPhoto(upload=upload, content_type=content_type, extension=extension, size=len(content))
 
 
-def _replace_photos(*, submission: IntakeSubmission, photos: Sequence[CheckedPhoto]) -> None:
+def _replace_photos(*, submission: IntakeSubmission, photos: Sequence[CheckedPhoto], written: list[str]) -> None:
     old = list(submission.photos.all())
     names = [p.file.name for p in old]
     storage = old[0].file.storage if old else None
@@ -223,6 +224,7 @@ def _replace_photos(*, submission: IntakeSubmission, photos: Sequence[CheckedPho
         photo.upload.seek(0)
         # a random name: the caller's own file name can carry personal details and never reaches the disk
         row.file.save(f"{secrets.token_urlsafe(12)}.{photo.extension}", photo.upload, save=False)
+        written.append(row.file.name)
         row.save()
 
 
@@ -265,51 +267,57 @@ def intake_submit(
     if sum(p.size for p in checked) > MAX_PHOTOS_TOTAL_BYTES:
         raise ValidationError("The photos are too large together.", code="too_large_total")
 
-    business = link.business
-    intake_settings = intake_settings_for(business=business)
-    submission = IntakeSubmission.objects.filter(link=link).first()
-    created = submission is None
-    if created:
-        submission = IntakeSubmission(business=business, link=link, conversation=conversation)
-    was_consenting = submission.consent_given
-    for field in SUBMISSION_FIELDS:
-        value = data.get(field) or ""
-        setattr(submission, field, str(value).strip())
-    submission.language = language
-    if intake_settings.consent_enabled:
-        shown = disclosure_text(intake_settings=intake_settings, business=business, language=language)
-        # One-way: consent once given stays on the record; it is withdrawn by texting STOP (which the ledger
-        # records), not by unticking a box, so the ledger and the submission never disagree.
-        submission.consent_given = was_consenting or bool(data.get("consent"))
-        submission.consent_disclosure = shown
-    submission.save()
+    written: list[str] = []  # photo files stored by this call: removed again if the transaction fails
+    try:
+        business = link.business
+        intake_settings = intake_settings_for(business=business)
+        submission = IntakeSubmission.objects.filter(link=link).first()
+        created = submission is None
+        if created:
+            submission = IntakeSubmission(business=business, link=link, conversation=conversation)
+        was_consenting = submission.consent_given
+        for field in SUBMISSION_FIELDS:
+            value = data.get(field) or ""
+            setattr(submission, field, str(value).strip())
+        submission.language = language
+        if intake_settings.consent_enabled:
+            shown = disclosure_text(intake_settings=intake_settings, business=business, language=language)
+            # One-way: consent once given stays on the record; it is withdrawn by texting STOP (which the ledger
+            # records), not by unticking a box, so the ledger and the submission never disagree.
+            submission.consent_given = was_consenting or bool(data.get("consent"))
+            submission.consent_disclosure = shown
+        submission.save()
 
-    if submission.consent_given and not was_consenting:
-        consent_record(
-            business=business,
-            phone=conversation.contact.phone,
-            kind=ConsentEvent.Kind.INTAKE_CONSENT,
-            source_ref=f"intake:{submission.pk}",
-            disclosure_text=submission.consent_disclosure,
-        )
-    if checked:
-        _replace_photos(submission=submission, photos=checked)
+        if submission.consent_given and not was_consenting:
+            consent_record(
+                business=business,
+                phone=conversation.contact.phone,
+                kind=ConsentEvent.Kind.INTAKE_CONSENT,
+                source_ref=f"intake:{submission.pk}",
+                disclosure_text=submission.consent_disclosure,
+            )
+        if checked:
+            _replace_photos(submission=submission, photos=checked, written=written)
 
-    contact_changes = {}
-    if submission.name:
-        contact_changes["name"] = submission.name[:120]
-    if submission.zip_code:
-        contact_changes["zip_code"] = submission.zip_code
-    if contact_changes:
-        # an update of just these columns: the opted-out flag is the ledger's, never rewritten from a stale copy
-        Contact.objects.filter(pk=conversation.contact_id).update(**contact_changes)
-        for key, value in contact_changes.items():
-            setattr(conversation.contact, key, value)
+        contact_changes = {}
+        if submission.name:
+            contact_changes["name"] = submission.name[:120]
+        if submission.zip_code:
+            contact_changes["zip_code"] = submission.zip_code
+        if contact_changes:
+            # an update of just these columns: the opted-out flag is the ledger's, never rewritten from a stale copy
+            Contact.objects.filter(pk=conversation.contact_id).update(**contact_changes)
+            for key, value in contact_changes.items():
+                setattr(conversation.contact, key, value)
 
-    IntakeLink.objects.filter(pk=link.pk).update(submitted_at=now)
-    link.submitted_at = now
-    on_intake_submitted(submission, created=created, now=now)
-    return submission
+        IntakeLink.objects.filter(pk=link.pk).update(submitted_at=now)
+        link.submitted_at = now
+        on_intake_submitted(submission, created=created, now=now)
+        return submission
+    except BaseException:
+        for name in written:
+            default_storage.delete(name)
+        raise
 
 
 def on_intake_submitted(submission: IntakeSubmission, *, created: bool = True, now: dt.datetime | None = None) -> None:

@@ -207,3 +207,17 @@ def entry_submission(entry):
     from intake.models import IntakeSubmission
 
     return IntakeSubmission.objects.get(pk=entry.target_id)
+
+
+def test_photo_files_are_removed_when_the_submission_fails(link_a, settings_a, monkeypatch, tmp_path, settings):
+    import intake.services as services
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "on_intake_submitted", boom)
+    with pytest.raises(RuntimeError):
+        intake_submit(link=link_a, data=ANSWERS, photos=[photo()], language="en")
+    media = tmp_path / "media"
+    stored = [p for p in media.rglob("*") if p.is_file()] if media.exists() else []
+    assert stored == [] and not IntakeSubmission.objects.exists()
