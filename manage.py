@@ -8,6 +8,9 @@ import sys
 def main():
     """Run administrative tasks."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secdesk.settings")
+    # Commands run from a checkout are development unless told otherwise (`DEBUG=0 ... manage.py migrate` in
+    # production); gunicorn and Celery still default to DEBUG off and need a SECRET_KEY.
+    os.environ.setdefault("DEBUG", "1")
     try:
         from django.core.management import execute_from_command_line
     except ImportError as exc:

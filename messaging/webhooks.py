@@ -6,14 +6,14 @@ from django.http import HttpRequest, HttpResponse
 from twilio.twiml.messaging_response import MessagingResponse
 
 from messaging import services
-from telephony.providers.base import MalformedWebhook, Provider
+from telephony.providers.base import MalformedWebhook, WebhookCarrier
 from telephony.webhooks import carrier_webhook
 
 logger = logging.getLogger(__name__)
 
 
 @carrier_webhook("twilio")
-def inbound_sms(request: HttpRequest, provider: Provider, number) -> HttpResponse:
+def inbound_sms(request: HttpRequest, provider: WebhookCarrier, number) -> HttpResponse:
     event = provider.parse_inbound_message(request)
     try:
         services.message_receive(number=number, event=event)
@@ -23,7 +23,7 @@ def inbound_sms(request: HttpRequest, provider: Provider, number) -> HttpRespons
 
 
 @carrier_webhook("twilio", find_number=False)
-def sms_status(request: HttpRequest, provider: Provider, number: None) -> HttpResponse:
+def sms_status(request: HttpRequest, provider: WebhookCarrier, number: None) -> HttpResponse:
     """Delivery status for a message we sent. The tenant comes from our message row (found by the carrier's id, or
     by our id in the callback URL for a send whose outcome we never learnt), never from the parameters."""
     event = provider.parse_message_status(request)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from telephony import services
 from telephony.models import PhoneNumber
 from telephony.providers import get_provider
-from telephony.providers.base import Action, InvalidSignature, MalformedWebhook, Provider
+from telephony.providers.base import Action, InvalidSignature, MalformedWebhook, WebhookCarrier
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def voice_urls(call_id: str) -> dict[str, str]:
     }
 
 
-def require_account(provider: Provider, request: HttpRequest, business) -> None:
+def require_account(provider: WebhookCarrier, request: HttpRequest, business) -> None:
     """The signing account must be the business's own (a signature proves who sent it, not for whom)."""
     if not provider.account_may_act_for(request, business):
         raise InvalidSignature(f"account {request.POST.get('AccountSid', '')[:34]} does not own this number")
@@ -83,7 +83,7 @@ def carrier_webhook(provider_code: str, *, find_number: bool = True, to_param: s
 
 
 @carrier_webhook("twilio")
-def voice(request: HttpRequest, provider: Provider, number: PhoneNumber) -> HttpResponse:
+def voice(request: HttpRequest, provider: WebhookCarrier, number: PhoneNumber) -> HttpResponse:
     event = provider.parse_incoming_call(request)
     call, action = services.call_incoming(number=number, event=event)
     return provider.render(action, number=number, urls=voice_urls(call.provider_call_id), business=number.business)
@@ -97,7 +97,7 @@ def _parent_call_id(request: HttpRequest) -> str:
 
 
 @carrier_webhook("twilio", find_number=False)
-def screen(request: HttpRequest, provider: Provider, number: None) -> HttpResponse:
+def screen(request: HttpRequest, provider: WebhookCarrier, number: None) -> HttpResponse:
     """Runs on the answered leg, whose To is the business's own phone: the tenant comes from the caller's call
     (named in the callback URL we built), never from the request's parameters."""
     call = services.ringing_call(provider=provider.code, call_id=_parent_call_id(request))
@@ -108,7 +108,7 @@ def screen(request: HttpRequest, provider: Provider, number: None) -> HttpRespon
 
 
 @carrier_webhook("twilio", find_number=False)
-def screen_accept(request: HttpRequest, provider: Provider, number: None) -> HttpResponse:
+def screen_accept(request: HttpRequest, provider: WebhookCarrier, number: None) -> HttpResponse:
     call = services.ringing_call(provider=provider.code, call_id=_parent_call_id(request))
     if call is not None:
         require_account(provider, request, call.business)
@@ -119,25 +119,25 @@ def screen_accept(request: HttpRequest, provider: Provider, number: None) -> Htt
 
 
 @carrier_webhook("twilio")
-def dial(request: HttpRequest, provider: Provider, number: PhoneNumber) -> HttpResponse:
+def dial(request: HttpRequest, provider: WebhookCarrier, number: PhoneNumber) -> HttpResponse:
     event = provider.parse_dial_result(request)
     call, action = services.call_dial_result(number=number, event=event)
     return provider.render(action, number=number, urls=voice_urls(call.provider_call_id), business=number.business)
 
 
 @carrier_webhook("twilio")
-def call_status(request: HttpRequest, provider: Provider, number: PhoneNumber) -> HttpResponse:
+def call_status(request: HttpRequest, provider: WebhookCarrier, number: PhoneNumber) -> HttpResponse:
     services.call_status_changed(number=number, event=provider.parse_call_status(request))
     return HttpResponse(status=204)
 
 
 @carrier_webhook("twilio")
-def recording(request: HttpRequest, provider: Provider, number: PhoneNumber) -> HttpResponse:
+def recording(request: HttpRequest, provider: WebhookCarrier, number: PhoneNumber) -> HttpResponse:
     services.call_recording_ready(number=number, event=provider.parse_recording(request))
     return HttpResponse(status=204)
 
 
 @carrier_webhook("twilio", find_number=False)
-def hangup(request: HttpRequest, provider: Provider, number: None) -> HttpResponse:
+def hangup(request: HttpRequest, provider: WebhookCarrier, number: None) -> HttpResponse:
     """After the voicemail <Record> finishes."""
     return provider.render(Action.HANGUP)

@@ -4,6 +4,7 @@ Carriers speak their own parameter names; providers turn them into these typed e
 telephony/services.py and messaging/services.py only ever sees the events.
 """
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -113,44 +114,24 @@ class Credentials:
     secret: str
 
 
-class Provider:
-    """One carrier. Stateless; instances are cached per process."""
+class Provider(ABC):
+    """One carrier: what every provider does, including the simulator. Stateless; instances are cached per
+    process."""
 
     code: str = ""
     label: str = ""
     # request keys never written to logs
     redact_keys: tuple[str, ...] = ()
 
+    @abstractmethod
     def validate_request(self, request: HttpRequest) -> None:
         """Raise InvalidSignature unless the request provably comes from the carrier."""
-        raise NotImplementedError
 
-    def account_may_act_for(self, request: HttpRequest, business) -> bool:
-        """Whether the carrier account that signed `request` is the one behind `business`."""
-        raise NotImplementedError
-
-    def parse_incoming_call(self, request: HttpRequest) -> IncomingCall:
-        raise NotImplementedError
-
-    def parse_dial_result(self, request: HttpRequest) -> DialResult:
-        raise NotImplementedError
-
-    def parse_call_status(self, request: HttpRequest) -> CallStatusEvent:
-        raise NotImplementedError
-
-    def parse_recording(self, request: HttpRequest) -> RecordingEvent:
-        raise NotImplementedError
-
-    def parse_inbound_message(self, request: HttpRequest) -> InboundMessage:
-        raise NotImplementedError
-
-    def parse_message_status(self, request: HttpRequest) -> MessageStatusEvent:
-        raise NotImplementedError
-
+    @abstractmethod
     def render(self, action: Action, **context) -> HttpResponse:
         """Answer a call webhook with `action` (context: number, call, urls)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def send_message(
         self,
         *,
@@ -163,4 +144,30 @@ class Provider:
         validity_period: int | None,
     ) -> SendResult:
         """Hand a message to the carrier. Raises SendError; never retries on its own."""
-        raise NotImplementedError
+
+
+class WebhookCarrier(Provider):
+    """A real carrier that calls our webhooks: it also turns its requests into our typed events. (The simulator
+    has no webhooks: it builds the events itself.)"""
+
+    @abstractmethod
+    def account_may_act_for(self, request: HttpRequest, business) -> bool:
+        """Whether the carrier account that signed `request` is the one behind `business`."""
+
+    @abstractmethod
+    def parse_incoming_call(self, request: HttpRequest) -> IncomingCall: ...
+
+    @abstractmethod
+    def parse_dial_result(self, request: HttpRequest) -> DialResult: ...
+
+    @abstractmethod
+    def parse_call_status(self, request: HttpRequest) -> CallStatusEvent: ...
+
+    @abstractmethod
+    def parse_recording(self, request: HttpRequest) -> RecordingEvent: ...
+
+    @abstractmethod
+    def parse_inbound_message(self, request: HttpRequest) -> InboundMessage: ...
+
+    @abstractmethod
+    def parse_message_status(self, request: HttpRequest) -> MessageStatusEvent: ...

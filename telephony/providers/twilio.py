@@ -26,10 +26,10 @@ from telephony.providers.base import (
     InvalidSignature,
     MalformedWebhook,
     MessageStatusEvent,
-    Provider,
     RecordingEvent,
     SendError,
     SendResult,
+    WebhookCarrier,
 )
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def _load_token(account_sid: str) -> str | None:
     return None
 
 
-class TwilioProvider(Provider):
+class TwilioProvider(WebhookCarrier):
     code = "twilio"
     label = "Twilio"
     redact_keys = ("X-Twilio-Signature", "AuthToken", "Authorization")
