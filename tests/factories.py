@@ -159,3 +159,21 @@ class CallFactory(DjangoModelFactory):
     decision = "texted"
     decision_reason = "Text-back queued."
     started_at = factory.LazyFunction(timezone.now)
+
+
+class OutboundMessageFactory(DjangoModelFactory):
+    """A queued outbound text from a business number to the test caller, due now."""
+
+    class Meta:
+        model = "messaging.Message"
+
+    phone_number = factory.SubFactory(PhoneNumberFactory)
+    business = factory.LazyAttribute(lambda o: o.phone_number.business)
+    direction = "out"
+    kind = "reply"
+    from_number = factory.LazyAttribute(lambda o: o.phone_number.e164)
+    to_number = "+14158675309"
+    body = "Hello from the business"
+    status = "queued"
+    provider = factory.LazyAttribute(lambda o: o.phone_number.provider)
+    next_attempt_at = factory.LazyFunction(timezone.now)

@@ -15,6 +15,7 @@ from inbox.models import Contact
 from messaging.models import Message
 from messaging.sending import send_message
 from tests import twilio
+from tests.factories import OutboundMessageFactory
 from tests.numbers import CALLER, NUMBER_A
 
 S = Message.Status
@@ -134,18 +135,7 @@ def test_stop_fails_queued_texts_and_later_ones(number_a, fake_twilio):
     assert queued.status == S.FAILED and queued.error_message == "Recipient opted out; not sent."
     confirmation = outbound(Message.Kind.OPT_OUT_CONFIRM)[0]
     assert send_message(message_id=confirmation.pk) == "sent"  # the one confirmation still goes out
-    later = Message.objects.create(
-        business=number_a.business,
-        phone_number=number_a,
-        direction="out",
-        kind="reply",
-        from_number=NUMBER_A,
-        to_number=CALLER,
-        body="Are you still there?",
-        status=S.QUEUED,
-        provider="twilio",
-        next_attempt_at=timezone.now(),
-    )
+    later = OutboundMessageFactory(phone_number=number_a, body="Are you still there?")
     assert send_message(message_id=later.pk) == "nothing to claim"
     later.refresh_from_db()
     assert later.status == S.FAILED and "opted out" in later.error_message
@@ -230,18 +220,7 @@ def test_follow_up_waits_for_the_recipients_quiet_hours(
     number_a, fake_twilio, time_machine, caller, zone, now, expected_local
 ):
     time_machine.move_to(_local(zone, *now), tick=False)
-    message = Message.objects.create(
-        business=number_a.business,
-        phone_number=number_a,
-        direction="out",
-        kind="follow_up",
-        from_number=NUMBER_A,
-        to_number=caller,
-        body="Just checking in",
-        status=S.QUEUED,
-        provider="twilio",
-        next_attempt_at=timezone.now(),
-    )
+    message = OutboundMessageFactory(phone_number=number_a, kind="follow_up", to_number=caller, body="Just checking in")
     assert send_message(message_id=message.pk) == "nothing to claim"
     message.refresh_from_db()
     assert message.status == S.QUEUED and message.next_attempt_at == _local(zone, *expected_local)

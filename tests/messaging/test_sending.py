@@ -12,6 +12,7 @@ from inbox.models import Contact
 from messaging.models import Message
 from messaging.sending import reconcile_message, send_message, sweep_outbound
 from tests import twilio
+from tests.factories import OutboundMessageFactory
 from tests.numbers import CALLER, NUMBER_A
 
 S = Message.Status
@@ -49,17 +50,8 @@ def test_missed_call_sends_exactly_one_text_through_a_real_worker(number_a, fake
 
 @pytest.mark.django_db(transaction=True)
 def test_lost_enqueue_is_sent_by_the_sweeper(number_a, fake_twilio, celery_worker):
-    message = Message.objects.create(
-        business=number_a.business,
-        phone_number=number_a,
-        direction="out",
-        kind="reply",
-        from_number=NUMBER_A,
-        to_number=CALLER,
-        body="Hello from the sweeper",
-        status=S.QUEUED,
-        provider="twilio",
-        next_attempt_at=timezone.now() - dt.timedelta(seconds=5),
+    message = OutboundMessageFactory(
+        phone_number=number_a, body="Hello from the sweeper", next_attempt_at=timezone.now() - dt.timedelta(seconds=5)
     )  # committed, but its task was never enqueued (as if Redis lost it)
     assert sweep_outbound()["requeued"] == 1
     wait_for(lambda: Message.objects.get(pk=message.pk).status == S.SENT)
@@ -246,18 +238,7 @@ def test_unreadable_credentials_fail_visibly(number_a, fake_twilio):
 
 def missed_call_via_service(number):
     """A queued text-back without going through the webhook (whose signature check needs the token)."""
-    return Message.objects.create(
-        business=number.business,
-        phone_number=number,
-        direction="out",
-        kind="textback",
-        from_number=number.e164,
-        to_number=CALLER,
-        body="Sorry we missed you",
-        status=S.QUEUED,
-        provider="twilio",
-        next_attempt_at=timezone.now(),
-    )
+    return OutboundMessageFactory(phone_number=number, kind="textback", body="Sorry we missed you")
 
 
 @pytest.mark.django_db
@@ -294,18 +275,7 @@ def test_missing_credentials_fail_visibly(tenant_a, fake_twilio):
     number = PhoneNumber.objects.create(
         business=tenant_a.business, e164=NUMBER_A, provider="twilio", forward_to="+14155551234"
     )
-    message = Message.objects.create(
-        business=tenant_a.business,
-        phone_number=number,
-        direction="out",
-        kind="reply",
-        from_number=NUMBER_A,
-        to_number=CALLER,
-        body="hi",
-        status=S.QUEUED,
-        provider="twilio",
-        next_attempt_at=timezone.now(),
-    )
+    message = OutboundMessageFactory(phone_number=number, body="hi")
     assert send_message(message_id=message.pk) == "failed"
     message.refresh_from_db()
     assert message.error_message == "No carrier account is connected for this number."

@@ -7,6 +7,7 @@ from inbox.models import Conversation
 from messaging.media import fetch_media
 from messaging.models import Message
 from tests import twilio
+from tests.factories import OutboundMessageFactory
 from tests.numbers import CALLER, NUMBER_A, NUMBER_B, OTHER_ACCOUNT_SID, OTHER_AUTH_TOKEN
 
 pytestmark = pytest.mark.django_db
@@ -40,18 +41,8 @@ def status(message_sid: str, status_: str, error_code: str = "", hint: int | Non
 
 
 def sent_message(business, number, sid: str) -> Message:
-    return Message.objects.create(
-        business=business,
-        phone_number=number,
-        direction="out",
-        kind="textback",
-        from_number=NUMBER_A,
-        to_number=CALLER,
-        body="hi",
-        status=S.SENT,
-        provider="twilio",
-        provider_message_id=sid,
-        status_rank=3,
+    return OutboundMessageFactory(
+        phone_number=number, kind="textback", body="hi", status=S.SENT, provider_message_id=sid, status_rank=3
     )
 
 
@@ -176,17 +167,7 @@ def test_status_for_unknown_message_is_ignored(number_a):
 
 
 def test_status_hint_from_a_foreign_account_is_ignored(number_a, number_b):
-    message = Message.objects.create(
-        business=number_a.business,
-        phone_number=number_a,
-        direction="out",
-        kind="reply",
-        from_number=NUMBER_A,
-        to_number=CALLER,
-        body="hi",
-        status=S.UNKNOWN,
-        provider="twilio",
-    )
+    message = OutboundMessageFactory(phone_number=number_a, body="hi", status=S.UNKNOWN)
     params = twilio.payload(
         "sms_status",
         message_sid=twilio.sid("SM"),
