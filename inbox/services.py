@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Exists
 from django.utils import timezone
 
+from inbox import live
 from inbox.models import Contact, Conversation
 from tenants.models import Business
 
@@ -42,7 +43,14 @@ def conversation_open_for(*, contact: Contact, at: dt.datetime, phone_number=Non
     conversation = Conversation.objects.create(
         business_id=contact.business_id, contact=contact, phone_number=phone_number, last_activity_at=at
     )
+    conversation_started(conversation)
     return conversation, True
+
+
+def conversation_started(conversation: Conversation) -> None:
+    """Everything that follows a new conversation, inside the transaction that created it (with the contact
+    locked): open inbox pages are told."""
+    live.touch(conversation.business_id, conversation.pk)
 
 
 def conversation_for_missed_call(*, call, at: dt.datetime) -> tuple[Contact, Conversation, bool, bool]:
@@ -78,6 +86,7 @@ def conversation_for_missed_call(*, call, at: dt.datetime) -> tuple[Contact, Con
             conversation.status = Conversation.Status.OPEN
             fields.append("status")
         conversation.save(update_fields=fields)
+    live.touch(conversation.business_id, conversation.pk)
     return contact, conversation, contact.is_repeat, contact.texted_before
 
 
@@ -152,6 +161,7 @@ def message_reply(*, conversation: Conversation, body: str, user) -> "Message":
         conversation.status = Conversation.Status.WAITING
         fields.append("status")
     conversation.save(update_fields=fields)
+    live.touch(conversation.business_id, conversation.pk)
     audit(
         business=conversation.business,
         action="conversation.reply",

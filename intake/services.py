@@ -19,6 +19,7 @@ from PIL import Image
 
 from compliance.models import ConsentEvent
 from compliance.services import audit, consent_record
+from inbox import live
 from inbox.models import Contact, Conversation
 from intake.i18n import (
     CALLBACK_WINDOW_LABELS,
@@ -337,6 +338,7 @@ def on_intake_submitted(submission: IntakeSubmission, *, created: bool = True, n
         photos=submission.photos.count(),
     )
     Conversation.objects.filter(pk=submission.conversation_id).update(last_inbound_at=now, last_activity_at=now)
+    live.touch(submission.business_id, submission.conversation_id)
 
 
 def submission_summary(submission: IntakeSubmission) -> str:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from compliance.models import ComplianceSettings
 from compliance.quiet_hours import next_allowed_send
 from compliance.suppression import suppression_reason
+from inbox import live
 from messaging.errors import plain_error
 from messaging.models import Message
 from secdesk.crypto import InvalidToken
@@ -146,11 +147,7 @@ def send_message(*, message_id: int) -> str:
         # A bug or an unexpected client error after the claim: we cannot know if the request left, so reconcile.
         logger.exception("unexpected error sending message %s", message.pk)
         return _record_error(message, SendError("unexpected error", code="timeout", ambiguous=True))
-    _record_sent(
-        message.pk,
-        result.provider_message_id,
-        message.conversation_id if message.kind != Message.Kind.NOTIFICATION else None,
-    )
+    _record_sent(message, result.provider_message_id)
     if getattr(provider, "simulated_delivery", False):
         from messaging.services import message_apply_status
 
@@ -158,12 +155,13 @@ def send_message(*, message_id: int) -> str:
     return "sent"
 
 
-def _record_sent(message_id: int, provider_message_id: str, conversation_id: int | None = None) -> None:
+def _record_sent(message: Message, provider_message_id: str) -> None:
     """The carrier accepted the message. One conditional UPDATE: a status callback that got here first (and moved
-    the message further) is not undone, and a carrier id learnt from it is kept."""
+    the message further) is not undone, and a carrier id learnt from it is kept. A text to a caller also moves
+    its conversation's last outbound time (a team notification belongs to no caller's thread)."""
     now = timezone.now()
     ahead = Q(status_rank__gte=3)
-    Message.objects.filter(pk=message_id).update(
+    Message.objects.filter(pk=message.pk).update(
         provider_message_id=Coalesce(F("provider_message_id"), Value(provider_message_id)),
         status=Case(When(ahead, then=F("status")), default=Value(S.SENT)),
         sent_at=Case(When(ahead, then=F("sent_at")), default=Value(now)),
@@ -172,10 +170,11 @@ def _record_sent(message_id: int, provider_message_id: str, conversation_id: int
         error_code="",
         error_message="",
     )
-    if conversation_id:
+    if message.conversation_id and message.kind != Message.Kind.NOTIFICATION:
         from inbox.models import Conversation
 
-        Conversation.objects.filter(pk=conversation_id).update(last_outbound_at=now)
+        Conversation.objects.filter(pk=message.conversation_id).update(last_outbound_at=now)
+        live.touch(message.business_id, message.conversation_id)
 
 
 def _record_error(message: Message, error: SendError) -> str:
@@ -184,6 +183,8 @@ def _record_error(message: Message, error: SendError) -> str:
         message = Message.objects.select_for_update().get(pk=message.pk)
         if message.status != S.SENDING:
             return "already settled"
+        if message.conversation_id is not None:
+            live.touch(message.business_id, message.conversation_id)
         if error.ambiguous:
             message.status = S.UNKNOWN
             message.error_code = error.code[:10]
@@ -248,7 +249,7 @@ def reconcile_message(*, message_id: int) -> str:
         except Exception:
             logger.warning("lookup for message %s failed; will try again", message.pk, exc_info=True)
     if found is not None:
-        _record_sent(message.pk, found.provider_message_id, message.conversation_id)
+        _record_sent(message, found.provider_message_id)
         return "reconciled: sent"
     with transaction.atomic():
         message = Message.objects.select_for_update().get(pk=message.pk)

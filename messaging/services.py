@@ -6,6 +6,7 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from inbox import live
 from inbox.models import Conversation
 from inbox.services import contact_get_locked, conversation_open_for
 from intake.services import intake_link_for, intake_url
@@ -200,6 +201,8 @@ def message_apply_status(
         message.error_code = error_code[:10]
         message.error_message = plain_error(error_code, "The carrier could not deliver this message.")
     message.save()
+    if message.conversation_id is not None:
+        live.touch(message.business_id, message.conversation_id)
     if new in (Message.Status.UNDELIVERED, Message.Status.FAILED) and error_code == "21610":
         # After commit: the opt-out locks the contact, and the lock order everywhere is contact before message.
         transaction.on_commit(lambda: _carrier_block(message.pk))
@@ -259,6 +262,7 @@ def message_receive(*, number, event) -> tuple[Message, bool]:
             conversation.status = Conversation.Status.OPEN
             fields.append("status")
         conversation.save(update_fields=fields)
+        live.touch(conversation.business_id, conversation.pk)
         if message.media:
             from messaging.tasks import fetch_media_task
 

@@ -236,6 +236,10 @@ def call_recording_ready(*, number: PhoneNumber, event: RecordingEvent) -> Call 
     call.recording_url = event.url
     call.recording_duration = event.duration
     call.save(update_fields=["recording_sid", "recording_url", "recording_duration", "updated_at"])
+    if call.conversation_id is not None:
+        from inbox import live
+
+        live.touch(call.business_id, call.conversation_id)
     return call
 
 

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from compliance.models import AuditEvent, ConsentEvent
 from compliance.services import consent_record
+from inbox import live
 from inbox.models import Conversation
 from messaging.models import Message
 from messaging.sending import send_message
@@ -54,11 +55,14 @@ def test_get_is_not_allowed(client_for, tenant_a, conversation_a):
 
 
 def test_reply_queues_one_message_and_waits_on_the_caller(
-    client_for, tenant_a, conversation_a, django_capture_on_commit_callbacks
+    client_for, tenant_a, conversation_a, django_capture_on_commit_callbacks, monkeypatch
 ):
     operator = tenant_a.operator
     client = client_for(operator)
-    with django_capture_on_commit_callbacks() as callbacks:
+    rung = []
+    monkeypatch.setattr("messaging.tasks.send_message_task.delay", rung.append)
+    version = live.version(business_id=tenant_a.business.pk, conversation_id=conversation_a.pk)
+    with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reply_url(conversation_a), {"body": "  We can come at 3 pm.\r\nOK?  "})
     assert response.status_code == 302 and response["Location"].startswith(page_url(conversation_a))
     [message] = Message.objects.filter(conversation=conversation_a)
@@ -69,7 +73,8 @@ def test_reply_queues_one_message_and_waits_on_the_caller(
     assert message.to_number == conversation_a.contact.phone
     assert (message.encoding, message.segments, message.provider) == ("GSM-7", 1, "twilio")
     assert message.next_attempt_at is not None
-    assert len(callbacks) == 1  # the send task is rung after commit
+    assert rung == [message.pk]  # the send task is rung once, after commit
+    assert live.version(business_id=tenant_a.business.pk, conversation_id=conversation_a.pk) != version
     conversation_a.refresh_from_db()
     assert conversation_a.status == Conversation.Status.WAITING
     assert conversation_a.last_outbound_at == conversation_a.last_activity_at is not None

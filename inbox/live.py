@@ -1,0 +1,50 @@
+"""Live inbox pages: a cheap "has anything changed since?" check for htmx polling.
+
+Every write an operator would see (a text in or out, a delivery status, a call, an intake form, an assignment,
+a note) calls `touch` inside its transaction. On commit that stores a new version (a nanosecond timestamp) in
+Redis under the business's key and the conversation's key. An open inbox page polls with the version it was
+rendered at: the same version answers 204 with one Redis read and no database query beyond the session; a new
+one re-renders the list or the thread. A lost Redis key (flush, eviction) reads as "changed", so pages refresh
+once rather than go stale.
+"""
+
+import time
+
+from django.core.cache import cache
+from django.db import transaction
+
+# A page polls every 2 s; a key lives far longer than any poll interval but does not pile up forever.
+_TTL_SECONDS = 7 * 24 * 3600
+
+
+def _business_key(business_id: int) -> str:
+    return f"inbox:v:b:{business_id}"
+
+
+def _conversation_key(conversation_id: int) -> str:
+    return f"inbox:v:c:{conversation_id}"
+
+
+def touch(business_id: int, conversation_id: int | None = None) -> None:
+    """Mark the business's inbox (and one conversation) as changed once the current transaction commits."""
+
+    def bump() -> None:
+        version = str(time.time_ns())
+        values = {_business_key(business_id): version}
+        if conversation_id is not None:
+            values[_conversation_key(conversation_id)] = version
+        cache.set_many(values, timeout=_TTL_SECONDS)
+
+    transaction.on_commit(bump)
+
+
+def version(*, business_id: int, conversation_id: int | None = None) -> str:
+    """The current version of the business's inbox or of one conversation. A missing key is created, so every
+    page rendered from now on carries the same version and the next change moves it."""
+    key = _business_key(business_id) if conversation_id is None else _conversation_key(conversation_id)
+    current = cache.get(key)
+    if current is None:
+        current = str(time.time_ns())
+        if not cache.add(key, current, timeout=_TTL_SECONDS):  # another request created it first: use theirs
+            current = cache.get(key) or current
+    return current
