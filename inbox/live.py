@@ -8,10 +8,13 @@ one re-renders the list or the thread. A lost Redis key (flush, eviction) reads 
 once rather than go stale.
 """
 
+import datetime as dt
+import json
 import time
 
 from django.core.cache import cache
 from django.db import transaction
+from django.urls import reverse
 
 # A page polls every 2 s; a key lives far longer than any poll interval but does not pile up forever.
 _TTL_SECONDS = 7 * 24 * 3600
@@ -48,3 +51,31 @@ def version(*, business_id: int, conversation_id: int | None = None) -> str:
         if not cache.add(key, current, timeout=_TTL_SECONDS):  # another request created it first: use theirs
             current = cache.get(key) or current
     return current
+
+
+def alerts_header(*, business, user, since: str) -> str:
+    """The member's alerts (inbox.Notification rows) created after version `since`, as the JSON the page turns
+    into browser notifications: at most five, newest first. Empty when `since` is not a version."""
+    from inbox.models import Notification
+
+    try:
+        after = dt.datetime.fromtimestamp(int(since) / 1e9, tz=dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+    rows = (
+        Notification.objects.filter(business=business, user=user, created_at__gt=after)
+        .order_by("-created_at")
+        .values("pk", "text", "conversation_id")[:5]
+    )
+    items = [
+        {
+            "id": row["pk"],
+            "text": row["text"],
+            "url": reverse("conversation", args=[business.slug, row["conversation_id"]])
+            if row["conversation_id"]
+            else "",
+        }
+        for row in rows
+    ]
+    # ASCII only: a header cannot carry raw Unicode, and json.dumps escapes it
+    return json.dumps(items, ensure_ascii=True) if items else ""

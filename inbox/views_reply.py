@@ -9,9 +9,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
+from inbox.canned import composer_context
 from inbox.forms import ReplyForm
 from inbox.models import Conversation
 from inbox.services import message_reply
+from inbox.views import thread_context
 from messaging.segments import analyse
 from tenants.permissions import EVERYONE, role_required
 
@@ -20,8 +22,8 @@ from tenants.permissions import EVERYONE, role_required
 @require_POST
 def conversation_reply(request, business_slug: str, conversation_id: int):
     """Queue a reply. Another business's conversation is a 404, the same as one that does not exist. On htmx the
-    composer comes back with the error and the text kept, or cleared with a page refresh so the timeline shows the
-    queued message."""
+    composer comes back with the error and the text kept, or cleared, with the page's changed parts (the timeline
+    showing the queued message) swapped out of band."""
     thread = get_object_or_404(
         Conversation.objects.select_related("contact", "phone_number"), business=request.business, pk=conversation_id
     )
@@ -40,9 +42,12 @@ def conversation_reply(request, business_slug: str, conversation_id: int):
     if not request.htmx:
         messages.success(request, "Reply queued. Its delivery status shows in the timeline.")
         return redirect(reverse("conversation", args=[request.business.slug, thread.pk]) + "#composer")
-    response = _composer(request, thread, ReplyForm(), "")
+    # The composer comes back empty, and the timeline (with the queued message) and header out of band.
+    thread = Conversation.objects.select_related("contact", "assignee", "phone_number").get(pk=thread.pk)
+    context = {**thread_context(request, thread), "reply_form": ReplyForm(), "oob": True}
+    response = TemplateResponse(request, "inbox/_reply_sent.html", context)
+    response["X-Live-Version"] = context["live_version"]
     trigger_client_event(response, "replyQueued", {"message_id": message.pk})
-    response["HX-Refresh"] = "true"  # until the thread updates itself live, a reload shows the queued message
     return response
 
 
@@ -51,6 +56,7 @@ def _composer(request, thread: Conversation, form: ReplyForm, body: str) -> Temp
         request,
         "inbox/_composer.html",
         {
+            **composer_context(conversation=thread, business=request.business),
             "conversation": thread,
             "contact": thread.contact,
             "reply_form": form,

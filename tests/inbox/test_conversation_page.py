@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from compliance.models import ConsentEvent
 from compliance.services import consent_record
+from inbox.actions import conversation_set_priority, conversation_set_tags, note_add
 from inbox.models import Conversation
 from inbox.selectors import conversation_timeline
 from intake.models import IntakePhoto, IntakeSubmission
@@ -233,7 +234,7 @@ def test_stored_mms_media_goes_through_the_members_only_view(client_for, tenant_
     )
     html = client_for(tenant_a.operator).get(page_url(conversation_a)).content.decode()
     slug = tenant_a.business.slug
-    assert f'<img src="{reverse("message_media", args=[slug, inbound.pk, 0])}"' in html
+    assert f'<img class="bubble-img" src="{reverse("message_media", args=[slug, inbound.pk, 0])}"' in html
     assert reverse("message_media", args=[slug, inbound.pk, 1]) not in html
     assert f'href="{reverse("message_media", args=[slug, inbound.pk, 2])}">Attachment' in html
     assert "api.twilio.com/m/" not in html
@@ -254,6 +255,7 @@ def test_query_count_does_not_grow_with_the_conversation(client_for, tenant_a, c
 
     for i in range(2):
         message(conversation_a, direction="in", kind="inbound", body=f"m{i}", status="received", when=at(500 + i))
+    note_add(conversation=conversation_a, body="first note", author=tenant_a.owner)  # (no notes: no mentions query)
     small = count()
     for i in range(2, 20):
         message(conversation_a, direction="in", kind="inbound", body=f"m{i}", status="received", when=at(500 + i))
@@ -263,6 +265,17 @@ def test_query_count_does_not_grow_with_the_conversation(client_for, tenant_a, c
             started_at=at(600 + i),
         )  # fmt: skip
         consent(conversation_a, kind="help", when=at(700 + i))
+    # notes with mentions, team actions, tags, and the caller's earlier conversations
+    for i in range(4):
+        note_add(conversation=conversation_a, body=f"note {i} @owner @admin", author=tenant_a.operator)
+        conversation_set_priority(
+            conversation=conversation_a, priority=["high", "normal"][i % 2], actor=tenant_a.operator
+        )
+    conversation_set_tags(conversation=conversation_a, names=["warranty", "commercial"], actor=tenant_a.owner)
+    for _ in range(3):
+        Conversation.objects.create(
+            business=tenant_a.business, contact=conversation_a.contact, status="closed", last_activity_at=at(0)
+        )
     submission_with_photo(open_conversation(tenant_a.business, phone="+14155550199"), when=at(800))
     assert Message.objects.filter(conversation=conversation_a).count() == 22
     assert Call.objects.filter(conversation=conversation_a).count() == 4
@@ -297,3 +310,16 @@ def test_photo_view_is_404_when_the_file_is_gone(client_for, tenant_a, history):
 def test_calls_page_links_the_contact_to_the_conversation(client_for, tenant_a, conversation_a, history):
     html = client_for(tenant_a.operator).get(reverse("calls", args=[tenant_a.business.slug])).content.decode()
     assert f'<a href="{page_url(conversation_a)}">{conversation_a.contact.display}</a>' in html
+
+
+def test_a_long_conversation_shows_the_latest_items_and_offers_the_rest(client_for, tenant_a, conversation_a):
+    from inbox.selectors import TIMELINE_LIMIT
+
+    for i in range(TIMELINE_LIMIT + 5):
+        message(conversation_a, direction="in", kind="inbound", body=f"text {i}", status="received", when=at(i))
+    client = client_for(tenant_a.operator)
+    html = client.get(page_url(conversation_a)).content.decode()
+    assert f"text {TIMELINE_LIMIT + 4}<" in html and "text 4<" not in html and "text 5<" in html
+    assert "Show everything" in html
+    everything = client.get(page_url(conversation_a), {"all": "1"}).content.decode()
+    assert "text 0<" in everything and "Show everything" not in everything
