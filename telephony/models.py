@@ -1,5 +1,6 @@
-"""Carrier credentials, the business numbers we answer, and every call that reached them."""
+"""Carrier credentials, the business numbers we answer, every call that reached them, and the call backs we place."""
 
+from django.conf import settings
 from django.db import models
 
 from secdesk import crypto
@@ -107,12 +108,23 @@ class BlockedNumber(models.Model):
 
 
 class Call(models.Model):
-    """One inbound call to a business number, with what we decided about it and why."""
+    """One inbound call to a business number, with what we decided about it and why; or one call back, which we
+    place to a team member's phone and connect to the caller with the business number as caller id (direction
+    "outbound", `placed_by` set)."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"  # a caller dialled the business number
+        OUTBOUND = "outbound", "Call back"  # a team member called the caller back through us
 
     class Status(models.TextChoices):
-        RINGING = "ringing", "Ringing"  # we are ringing the business's phone
-        ANSWERED = "answered", "Answered"  # a person accepted it
-        MISSED = "missed", "Missed"  # nobody (or only a voicemail) took it
+        RINGING = "ringing", "Ringing"  # inbound: we ring the business's phone; call back: we ring the member's
+        ANSWERED = "answered", "Answered"  # a person accepted it (call back: the member picked up)
+        MISSED = "missed", "Missed"  # inbound only: nobody (or only a voicemail) took it
+        # How a call back ended (the member's leg, from the carrier's status callback)
+        COMPLETED = "completed", "Completed"  # the member answered and the call has ended
+        NO_ANSWER = "no_answer", "Not answered"  # the member's phone rang out
+        BUSY = "busy", "Busy"  # the member's phone was busy
+        FAILED = "failed", "Failed"  # the carrier refused or could not place it (`error` says why)
 
     class MissedReason(models.TextChoices):
         NO_ANSWER = "no_answer", "No answer"
@@ -137,7 +149,7 @@ class Call(models.Model):
     phone_number = models.ForeignKey(PhoneNumber, on_delete=models.PROTECT, related_name="calls")
     provider = models.CharField(max_length=20)
     provider_call_id = models.CharField(max_length=64)
-    direction = models.CharField(max_length=10, default="inbound")
+    direction = models.CharField(max_length=10, choices=Direction.choices, default=Direction.INBOUND)
     from_raw = models.CharField(max_length=64, blank=True)  # exactly what the carrier sent (may be "anonymous")
     caller = models.CharField(max_length=20, blank=True)  # E.164, blank when withheld or invalid
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RINGING)
@@ -151,7 +163,8 @@ class Call(models.Model):
     caller_state = models.CharField(max_length=20, blank=True)
     caller_zip = models.CharField(max_length=12, blank=True)
     stir_verstat = models.CharField(max_length=40, blank=True)
-    accepted_at = models.DateTimeField(null=True, blank=True)  # someone pressed 1 on the screened leg
+    # inbound: someone pressed 1 on the screened leg; call back: the member answered their phone
+    accepted_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     duration = models.PositiveIntegerField(null=True, blank=True)
@@ -162,6 +175,14 @@ class Call(models.Model):
     conversation = models.ForeignKey(
         "inbox.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
     )
+    # Call backs only: who tapped "Call back", and the phone we rang for them (E.164, as it was then: their
+    # settings may change later). `caller` is the person called back; `phone_number` the caller id they saw.
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    operator_number = models.CharField(max_length=20, blank=True)
+    # Why a call back could not be placed, in plain words (shown to the member and in the timeline).
+    error = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

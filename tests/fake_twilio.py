@@ -3,7 +3,8 @@
 process: `python -m tests.fake_twilio --port 8765 --delay-ms 20`).
 
 Behaviour is scripted per request: "ok", ("error", http_status, code), ("hang", seconds) to provoke a read
-timeout, ("accept_then_hang", seconds) to accept the message and then not answer in time.
+timeout, ("accept_then_hang", seconds) to accept the message and then not answer in time. Message creates and
+call creates (`Calls.json`, for call backs) share the script.
 """
 
 import argparse
@@ -29,6 +30,7 @@ class FakeTwilio:
         self.lock = threading.Lock()
         self.requests: list[dict] = []  # every accepted or refused message create, in arrival order
         self.accepted: list[dict] = []  # messages Twilio "has"
+        self.calls: list[dict] = []  # every call create (a call back ringing a member's phone), in arrival order
         self.script: deque = deque()
         self.server = ThreadingHTTPServer((host, port), self._handler())
         self.server.daemon_threads = True
@@ -85,6 +87,8 @@ class FakeTwilio:
                 length = int(self.headers.get("Content-Length") or 0)
                 form = parse_qs(self.rfile.read(length).decode(), keep_blank_values=True)
                 segments = parts.path.strip("/").split("/")
+                if len(segments) == 4 and segments[3] == "Calls.json" and segments[2] == self._account():
+                    return self._create_call(segments[2], parts.path, form)
                 if len(segments) != 4 or segments[3] != "Messages.json" or segments[2] != self._account():
                     return self._json(401, {"code": 20003, "message": "Authenticate", "status": 401})
                 record = {
@@ -134,6 +138,50 @@ class FakeTwilio:
                 if isinstance(behaviour, tuple) and behaviour[0] == "accept_then_hang":
                     time.sleep(behaviour[1])
                 return self._json(201, message)
+
+            def _create_call(self, account_sid: str, path: str, form: dict) -> None:
+                """POST /2010-04-01/Accounts/{AccountSid}/Calls.json: answers 201 with a queued call, or a scripted
+                error. Only records the request: no status callbacks are sent (tests replay those themselves)."""
+                record = {
+                    "account_sid": account_sid,
+                    **{
+                        name: form.get(name, [""])[0]
+                        for name in ("To", "From", "Url", "Method", "StatusCallback", "StatusCallbackMethod", "Timeout")
+                    },
+                    "StatusCallbackEvent": form.get("StatusCallbackEvent", []),
+                }
+                behaviour = fake._next()
+                with fake.lock:
+                    fake.calls.append(record)
+                if isinstance(behaviour, tuple) and behaviour[0] == "error":
+                    _, status, code = behaviour
+                    return self._json(status, {"code": code, "message": f"Fake error {code}", "status": status})
+                if isinstance(behaviour, tuple) and behaviour[0] == "hang":
+                    time.sleep(behaviour[1])
+                    return self._json(503, {"code": 20500, "message": "late", "status": 503})
+                sid = "CA" + secrets.token_hex(16)
+                with fake.lock:
+                    record["sid"] = sid
+                now = formatdate(usegmt=True)
+                return self._json(
+                    201,
+                    {
+                        "sid": sid,
+                        "account_sid": account_sid,
+                        "to": record["To"],
+                        "from": record["From"],
+                        "status": "queued",
+                        "direction": "outbound-api",
+                        "api_version": "2010-04-01",
+                        "date_created": now,
+                        "date_updated": now,
+                        "start_time": None,
+                        "end_time": None,
+                        "duration": None,
+                        "price": None,
+                        "uri": f"{path[: -len('.json')]}/{sid}.json",
+                    },
+                )
 
             def do_GET(self):
                 parts = urlsplit(self.path)

@@ -83,6 +83,7 @@ class Action(Enum):
     HANGUP = "hangup"
     SCREEN = "screen"  # on the answered leg: "press 1 to connect"
     BRIDGE = "bridge"  # connect the screened leg
+    CONNECT_CALLER = "connect_caller"  # call back: the operator answered; dial the caller from the business number
     NOTHING = "nothing"  # an empty answer
 
 
@@ -92,9 +93,16 @@ class SendResult:
     status: str  # carrier's word: queued, accepted, sent...
 
 
+@dataclass(frozen=True)
+class PlacedCall:
+    provider_call_id: str
+    status: str  # carrier's word: queued, initiated...
+
+
 @dataclass
 class SendError(Exception):
-    """A send that failed. `ambiguous` means the carrier may have accepted it: never resend blindly."""
+    """A send (a message, or a call we place) that failed. `ambiguous` means the carrier may have accepted it:
+    never resend blindly."""
 
     message: str
     code: str = ""
@@ -144,6 +152,21 @@ class Provider(ABC):
         validity_period: int | None,
     ) -> SendResult:
         """Hand a message to the carrier. Raises SendError; never retries on its own."""
+
+    @abstractmethod
+    def place_call(
+        self,
+        *,
+        credentials: Credentials | None,
+        from_: str,
+        to: str,
+        url: str,
+        status_callback: str,
+        ring_seconds: int,
+    ) -> PlacedCall:
+        """Ring `to` with `from_` as caller id for at most `ring_seconds`. Once answered, the carrier asks `url`
+        what to do (rendered from Action.CONNECT_CALLER) and reports progress (ringing, answered, completed or
+        why not) to `status_callback`. Raises SendError; never retries on its own (a retry could ring twice)."""
 
 
 class WebhookCarrier(Provider):

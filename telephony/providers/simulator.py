@@ -1,14 +1,15 @@
 """The simulator carrier: no account, no network. For development, demos and browser tests.
 
 Calls are placed from the simulator page or `manage.py simulate_call`, which build the same typed events a Twilio
-webhook would and hand them to the same services. Sent messages get a fake id and are "delivered" at once.
+webhook would and hand them to the same services. Sent messages get a fake id and are "delivered" at once; a call
+back gets a fake call id and is answered and completed at once (telephony/services_call_back.py plays that out).
 """
 
 import secrets
 
 from django.http import HttpRequest, HttpResponse
 
-from telephony.providers.base import Action, InvalidSignature, Provider, SendResult
+from telephony.providers.base import Action, InvalidSignature, PlacedCall, Provider, SendResult
 
 
 class SimulatorProvider(Provider):
@@ -24,3 +25,6 @@ class SimulatorProvider(Provider):
 
     def send_message(self, *, credentials, from_, to, body, media_urls, status_callback, validity_period):
         return SendResult(provider_message_id="SM" + secrets.token_hex(16), status="sent")
+
+    def place_call(self, *, credentials, from_, to, url, status_callback, ring_seconds):
+        return PlacedCall(provider_call_id="CA" + secrets.token_hex(16), status="queued")

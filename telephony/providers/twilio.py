@@ -1,5 +1,6 @@
-"""Twilio, through the official `twilio` package (RequestValidator for webhooks, Client for sending)."""
+"""Twilio, through the official `twilio` package (RequestValidator for webhooks, Client for sending and calling)."""
 
+import contextlib
 import logging
 import re
 import threading
@@ -26,6 +27,7 @@ from telephony.providers.base import (
     InvalidSignature,
     MalformedWebhook,
     MessageStatusEvent,
+    PlacedCall,
     RecordingEvent,
     SendError,
     SendResult,
@@ -44,6 +46,8 @@ MAX_BODY = 5000  # Twilio sends at most 1,600 characters; anything far beyond is
 PERMANENT_CODES = {"21610", "21211", "21612", "21614", "21608", "30004", "30005", "30006", "30007", "30034"}
 RETRYABLE_CODES = {"20429", "30001"}
 API_BASE = "https://api.twilio.com"
+# Every step of a call we place, so its row follows the call (ringing, answered, then how it ended).
+CALL_PROGRESS_EVENTS = ["initiated", "ringing", "answered", "completed"]
 
 
 class RebasedHttpClient(TwilioHttpClient):
@@ -83,6 +87,29 @@ def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
     reason = exc.args[0] if exc.args else None
     reason = getattr(reason, "reason", reason)  # urllib3 MaxRetryError wraps the cause
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+@contextlib.contextmanager
+def _carrier_errors(refused: str):
+    """Turn what the twilio client raises into SendError: refusals are permanent unless Twilio says to retry
+    (429, 5xx, 20429/30001); a connection that failed before the request left is retryable; one that broke
+    after it left, or a read timeout, is ambiguous (Twilio may have acted on it)."""
+    try:
+        yield
+    except TwilioRestException as exc:
+        code = str(exc.code or "")
+        retryable = exc.status == 429 or exc.status >= 500 or code in RETRYABLE_CODES
+        raise SendError(
+            exc.msg or refused, code=code, http_status=exc.status, permanent=not retryable, retryable=retryable
+        ) from None
+    except requests.exceptions.ConnectionError as exc:
+        if _never_sent(exc):
+            raise SendError("Could not reach Twilio.", code="connect", retryable=True) from None
+        # The connection broke after the request went out: as ambiguous as a timeout.
+        raise SendError("The connection to Twilio broke.", code="connection_lost", ambiguous=True) from None
+    except requests.exceptions.ReadTimeout:
+        # The request was sent; Twilio may have accepted it. Resending could text (or ring) twice.
+        raise SendError("Twilio did not answer in time.", code="timeout", ambiguous=True) from None
 
 
 def _clean(value: str) -> str:
@@ -262,6 +289,13 @@ class TwilioProvider(WebhookCarrier):
             gather.say(f"Call for {context['business'].sender_name}. Press 1 to connect.")
             response.append(gather)
             response.hangup()
+        elif action is Action.CONNECT_CALLER:
+            # The operator answered our call to their phone: tell them who, then ring the caller, who sees the
+            # business's number (never the operator's own).
+            response.say(f"Connecting you to {context['caller_label']}.")
+            dial = Dial(caller_id=context["business_number"], timeout=context["ring_seconds"])
+            dial.number(context["caller"])
+            response.append(dial)
         elif action is Action.HANGUP:
             response.hangup()
         # BRIDGE and NOTHING: an empty <Response/> (for a screened leg, that connects the call)
@@ -275,27 +309,25 @@ class TwilioProvider(WebhookCarrier):
             params["media_url"] = media_urls
         if validity_period:
             params["validity_period"] = validity_period
-        try:
+        with _carrier_errors("Twilio refused the message."):
             message = _client(credentials).messages.create(**params)
-        except TwilioRestException as exc:
-            code = str(exc.code or "")
-            retryable = exc.status == 429 or exc.status >= 500 or code in RETRYABLE_CODES
-            raise SendError(
-                exc.msg or "Twilio refused the message.",
-                code=code,
-                http_status=exc.status,
-                permanent=not retryable,
-                retryable=retryable,
-            ) from None
-        except requests.exceptions.ConnectionError as exc:
-            if _never_sent(exc):
-                raise SendError("Could not reach Twilio.", code="connect", retryable=True) from None
-            # The connection broke after the request went out: as ambiguous as a timeout.
-            raise SendError("The connection to Twilio broke.", code="connection_lost", ambiguous=True) from None
-        except requests.exceptions.ReadTimeout:
-            # The request was sent; Twilio may have accepted it. Resending could text the caller twice.
-            raise SendError("Twilio did not answer in time.", code="timeout", ambiguous=True) from None
         return SendResult(provider_message_id=message.sid, status=message.status or "queued")
+
+    def place_call(self, *, credentials, from_, to, url, status_callback, ring_seconds):
+        if credentials is None:
+            raise SendError("No Twilio account is configured for this number.", code="no_credentials", permanent=True)
+        with _carrier_errors("Twilio refused the call."):
+            call = _client(credentials).calls.create(
+                to=to,
+                from_=from_,
+                url=url,
+                method="POST",
+                status_callback=status_callback,
+                status_callback_method="POST",
+                status_callback_event=CALL_PROGRESS_EVENTS,
+                timeout=ring_seconds,
+            )
+        return PlacedCall(provider_call_id=call.sid, status=call.status or "queued")
 
     def lookup_message(self, *, credentials: Credentials, to: str, from_: str, body: str, since) -> SendResult | None:
         """Find a message we may have sent, to reconcile an ambiguous send. Lists by To and From without a date
