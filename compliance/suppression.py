@@ -5,10 +5,12 @@ from compliance.services import consent_state
 
 def suppression_reason(*, business, number: str, kind: str) -> str | None:
     """Why a message of `kind` to `number` must not be sent, or None. Reads the consent ledger (by hashed number,
-    so an erased caller's opt-out still holds). Team notifications go to members' own phones (not texts to
-    callers), and the one opt-out confirmation goes to a number that has just opted out."""
+    so an erased caller's opt-out still holds). The one opt-out confirmation goes to a number that has just opted
+    out. Team notifications to a member's own phone obey the ledger too: every opt-out in it came from that phone
+    (a STOP it sent, or the carrier reporting one), so it is the member's own and they get no alert texts until
+    they reply START; nothing else about callers ever blocks them."""
     from messaging.models import Message
 
-    if kind in (Message.Kind.NOTIFICATION, Message.Kind.OPT_OUT_CONFIRM):
+    if kind == Message.Kind.OPT_OUT_CONFIRM:
         return None
     return "opted_out" if consent_state(business=business, phone=number) == "opted_out" else None
