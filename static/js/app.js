@@ -27,4 +27,22 @@ document.addEventListener("DOMContentLoaded", () => {
     if (odd.length) line += ` (not in GSM-7: ${odd.join(" ")}; each segment holds 70 characters instead of 160)`;
     out.textContent = line;
   });
+
+  // Canned replies: Insert puts the chosen reply into the composer instead of reloading the page (without this
+  // file the form loads the conversation with the reply filled in). It replaces the selected text or goes in at
+  // the cursor; into a box nobody has clicked in it goes at the end. Delegated, for composers swapped in by htmx.
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("[data-canned-form]");
+    const box = form && document.getElementById(form.dataset.cannedForm);
+    const option = form && form.querySelector("select")?.selectedOptions[0];
+    if (!box || box.disabled || !option) return;
+    event.preventDefault();
+    let [start, end] = [box.selectionStart, box.selectionEnd];
+    if (document.activeElement !== box && start === 0 && end === 0) [start, end] = [box.value.length, box.value.length];
+    const before = box.value.slice(0, start);
+    const text = (before && !/\s$/.test(before) ? " " : "") + (option.dataset.body || "");
+    box.setRangeText(text, start, end, "end");
+    box.dispatchEvent(new Event("input", { bubbles: true }));  // the segment counter
+    box.focus();
+  });
 });
