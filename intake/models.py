@@ -100,7 +100,11 @@ class IntakeSubmission(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        indexes = [models.Index(fields=["business", "-created_at"], name="intakesub_business_idx")]
+        indexes = [
+            models.Index(fields=["business", "-created_at"], name="intakesub_business_idx"),
+            # inbox search by the ZIP code a caller typed on the form
+            models.Index(fields=["business", "zip_code"], name="intakesub_business_zip_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Intake {self.pk} ({self.service_type or 'no service type'})"

@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from inbox import selectors
 from inbox.models import Conversation
 from inbox.selectors import INBOX_VIEWS, inbox_counts, inbox_page, waiting_label
 from intake.models import IntakeSubmission
@@ -350,7 +351,130 @@ def test_the_list_itself_is_one_query(tenant_a, django_assert_num_queries):
         "?q=a%00b",
         "?after=WyIyMDI0LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgSW5maW5pdHld",
         "?view=all&after=WyIyMDI0LTAxLTAxIiwxXQ",
+        # ids and ranks beyond bigint, times at the ends of the calendar
+        "?view=all&after=WyIyMDI0LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgMTAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMF0",
+        "?after=WzEwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAsICIyMDI0LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgLTEwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDBd",
+        "?view=all&after=WyI5OTk5LTEyLTMxVDIzOjU5OjU5KzAwOjAwIiwgMV0",
+        "?view=all&after=WyIwMDAxLTAxLTAxVDAwOjAwOjAwKzE0OjAwIiwgMV0&q=water",
     ],
 )
 def test_odd_search_and_cursors_never_fail(tenant_a, client_for, query):
     assert client_for(tenant_a.operator).get("/app/acme/inbox/" + query).status_code == 200
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Choices made for 100k conversations (bench/inbox_scale.py, docs/performance.md): capped counts, search from 3
+# characters, numbers only from phone-shaped queries, search pages built from one branch per kind of match.
+
+
+def test_large_views_count_up_to_a_cap_and_say_so(client_for, tenant_a, monkeypatch):
+    monkeypatch.setattr(selectors, "COUNT_CAP", 3)
+    a = tenant_a.business
+    for _ in range(4):
+        conversation(a, status=S.CLOSED)
+    conversation(a, status=S.NEW)
+    counts = inbox_counts(business_id=a.pk, user=tenant_a.operator)
+    assert counts["closed"] == 3 and counts["closed"].at_least and str(counts["closed"]) == "3+"
+    assert counts["all"] == 3 and counts["all"].at_least
+    assert counts["needs_reply"] == 1 and not counts["needs_reply"].at_least and str(counts["needs_reply"]) == "1"
+    html = client_for(tenant_a.operator).get(inbox_url(tenant_a)).content.decode()
+    assert '<span class="count">3+</span>' in html
+    assert str(selectors.ViewCount(10_000, at_least=True)) == "10,000+"
+
+
+def test_search_counts_stop_at_a_cap_and_say_so(tenant_a, monkeypatch):
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_CAP", 2)
+    a = tenant_a.business
+    for status in (S.NEW, S.CLOSED, S.CLOSED):
+        message(conversation(a, status=status), "the sump pump is off")
+    conversation(a, name="Sump Pumpington", status=S.OPEN)
+    counts = inbox_counts(business_id=a.pk, user=tenant_a.operator, q="sump pump")
+    assert counts["all"] >= 2 and all(count.at_least for count in counts.values())
+    # under the cap the counts are exact
+    monkeypatch.setattr(selectors, "SEARCH_COUNT_CAP", 50)
+    counts = inbox_counts(business_id=a.pk, user=tenant_a.operator, q="sump pump")
+    assert (counts["all"], counts["closed"], counts["needs_reply"]) == (4, 2, 2)
+    assert not any(count.at_least for count in counts.values())
+
+
+@pytest.mark.parametrize("q", ["ab", "a", "Wu", "zz"])
+def test_names_and_text_are_searched_from_three_characters(client_for, tenant_a, q):
+    a = tenant_a.business
+    message(conversation(a, name="Abby Wu"), "zz ab a")
+    assert listed(client_for(tenant_a.operator), inbox_url(tenant_a), view="all", q=q) == []
+    assert inbox_counts(business_id=a.pk, user=tenant_a.operator, q=q)["all"] == 0
+    assert listed(client_for(tenant_a.operator), inbox_url(tenant_a), view="all", q="Abby") != []
+
+
+def test_digits_in_an_address_are_not_a_phone_number(client_for, tenant_a):
+    a = tenant_a.business
+    caller = conversation(a, phone="+14155550471")
+    texted = conversation(a)
+    message(texted, "Leak at 0471 Birch Blvd")
+    client = client_for(tenant_a.operator)
+    assert listed(client, inbox_url(tenant_a), view="all", q="0471 Birch") == [texted.pk]
+    assert sorted(listed(client, inbox_url(tenant_a), view="all", q="0471")) == sorted([caller.pk, texted.pk])
+    assert listed(client, inbox_url(tenant_a), view="all", q="555-0471") == [caller.pk]
+
+
+def test_search_ignores_the_teams_own_alerts(client_for, tenant_a):
+    row = conversation(tenant_a.business)
+    Message.objects.create(
+        business=tenant_a.business,
+        conversation=row,
+        direction="out",
+        kind=Message.Kind.NOTIFICATION,
+        from_number="+14155550000",
+        to_number="+14155550999",
+        body="New lead waiting: geyser",
+        status="sent",
+        provider="twilio",
+    )
+    assert listed(client_for(tenant_a.operator), inbox_url(tenant_a), view="all", q="geyser") == []
+
+
+@pytest.mark.parametrize("view", ["needs_reply", "all"])
+def test_search_pages_walk_every_match_once_in_order(client_for, tenant_a, tenant_b, view):
+    """Matches from the caller's name, their number, an intake ZIP and message text, interleaved in the view's
+    order with ties, are paged through exactly once each."""
+    a = tenant_a.business
+    priorities = itertools.cycle([P.NORMAL, P.URGENT, P.NORMAL, P.HIGH])
+    matching = []
+    for i in range(40):
+        kind = i % 4
+        row = conversation(
+            a,
+            status=S.OPEN,
+            priority=next(priorities),
+            inbound=minutes(-(i // 5)),
+            activity=minutes(i // 5),
+            name="Pat Quillfeather" if kind == 0 else "",
+            phone=f"+1415555{i:04d}",
+        )
+        if kind == 1:
+            message(row, "is the quillfeather valve in stock?")
+        elif kind == 2:
+            intake(row, zip_code="94110")
+            message(row, "quillfeather")  # matches two ways: listed once
+        matching.append(row)
+    conversation(a, status=S.OPEN, inbound=minutes(0), name="Someone Else")  # no match
+    conversation(tenant_b.business, status=S.OPEN, inbound=minutes(0), name="Pat Quillfeather")  # other business
+    client = client_for(tenant_a.operator)
+
+    def walk(q: str) -> list[int]:
+        pks, cursor = [], ""
+        while True:
+            response = client.get(inbox_url(tenant_a), {"view": view, "q": q, **({"after": cursor} if cursor else {})})
+            pks += [row.pk for row in response.context["rows"]]
+            cursor = response.context["next_cursor"]
+            if not cursor:
+                return pks
+
+    rank = {P.URGENT: 0, P.HIGH: 1, P.NORMAL: 2}
+    if view == "needs_reply":
+        expected = sorted(matching, key=lambda c: (rank[c.priority], c.last_inbound_at, c.pk))
+    else:
+        expected = sorted(matching, key=lambda c: (c.last_activity_at, c.pk), reverse=True)
+    named_or_texted = [c.pk for i, c in enumerate(expected) if matching.index(c) % 4 in (0, 1, 2)]
+    assert walk("quillfeather") == named_or_texted
+    assert walk("94110") == [c.pk for c in expected if matching.index(c) % 4 == 2]
