@@ -2,9 +2,10 @@
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Coalesce, Lower, Upper
 
 from secdesk.phone import pretty
 from tenants.models import Business
@@ -26,6 +27,14 @@ class Contact(models.Model):
             # missed-call handling finds the caller by (business, number); the constraint makes it race-free
             models.UniqueConstraint(fields=["business", "phone"], name="contact_business_phone_uniq"),
         ]
+        indexes = [
+            # inbox search by name: trigrams of UPPER(name), the expression `icontains` compares on PostgreSQL
+            GinIndex(F("business"), OpClass(Upper("name"), name="gin_trgm_ops"), name="contact_name_trgm_idx"),
+            # inbox search by any run of 3+ digits of the number
+            GinIndex(F("business"), OpClass(F("phone"), name="gin_trgm_ops"), name="contact_phone_trgm_idx"),
+            # inbox search by ZIP code
+            models.Index(fields=["business", "zip_code"], name="contact_business_zip_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.name or pretty(self.phone)
@@ -33,6 +42,20 @@ class Contact(models.Model):
     @property
     def display(self) -> str:
         return self.name or pretty(self.phone)
+
+
+# The inbox's "Needs reply" view: the ball is with the business. `new`: nobody has acted yet, so it needs a person
+# even when the automatic text-back went out (a missed call sets no `last_inbound_at`, the text-back sets
+# `last_outbound_at`). `open`: needs a reply when nothing was ever sent, or the caller's last message or form came
+# after our last text. Defined here so the view's query and its partial index (below) are the same expressions,
+# which is what lets PostgreSQL read the view straight from the index.
+NEEDS_REPLY_Q = Q(status="new") | Q(
+    Q(last_outbound_at__isnull=True) | Q(last_inbound_at__gt=F("last_outbound_at")), status="open"
+)
+# "Needs reply" order: urgent, then high, then normal; within a priority the longest waiting first (the caller's
+# last message or form, or when the conversation started).
+PRIORITY_RANK = Case(When(priority="urgent", then=Value(0)), When(priority="high", then=Value(1)), default=Value(2))
+WAITING_SINCE = Coalesce("last_inbound_at", "created_at")
 
 
 class Conversation(models.Model):
@@ -82,6 +105,10 @@ class Conversation(models.Model):
     lost_reason = models.CharField(max_length=20, choices=LostReason.choices, blank=True)
     lost_note = models.CharField(max_length=200, blank=True)
     tags = models.ManyToManyField("Tag", through="ConversationTag", blank=True, related_name="conversations")
+    # why it is urgent, shown on the conversation: the matched phrase, the intake answer or the repeat calls
+    urgent_reason = models.CharField(max_length=200, blank=True)
+    # the follow-up nudge went out (at most one per conversation)
+    follow_up_sent_at = models.DateTimeField(null=True, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True)
     last_outbound_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField()
@@ -103,6 +130,33 @@ class Conversation(models.Model):
             # inbox list, every view but "Needs reply" (All, Mine, Unassigned, Urgent, Closed, ...): a business's
             # conversations newest activity first, id breaking ties, read in order from the keyset cursor with no sort
             models.Index(fields=["business", "-last_activity_at", "-id"], name="conv_business_activity_idx"),
+            # inbox "Needs reply", in its order, and its count: partial, so it holds only what waits on the business
+            models.Index(
+                F("business"),
+                PRIORITY_RANK,
+                WAITING_SINCE,
+                F("id"),
+                condition=NEEDS_REPLY_Q,
+                name="conv_needs_reply_idx",
+            ),
+            # inbox "Mine" and "Unassigned", and their counts: open conversations by assignee, newest activity first
+            models.Index(
+                fields=["business", "assignee", "-last_activity_at", "-id"],
+                condition=Q(status__in=["new", "open", "waiting", "snoozed"]),
+                name="conv_open_assignee_idx",
+            ),
+            # inbox "Urgent" and its count
+            models.Index(
+                fields=["business", "-last_activity_at", "-id"],
+                condition=Q(priority="urgent", status__in=["new", "open", "waiting", "snoozed"]),
+                name="conv_open_urgent_idx",
+            ),
+            # inbox "Closed" and its count (done conversations rarely change, so this costs writes little)
+            models.Index(
+                fields=["business", "-last_activity_at", "-id"],
+                condition=Q(status__in=["booked", "lost", "closed"]),
+                name="conv_closed_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -123,7 +177,7 @@ class Tag(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(Lower("name"), "business", name="tag_business_name_uniq"),
+            models.UniqueConstraint(F("business"), Lower("name"), name="tag_business_name_uniq"),
         ]
 
     def __str__(self) -> str:
@@ -206,7 +260,7 @@ class CannedReply(models.Model):
     class Meta:
         ordering = ["title"]
         constraints = [
-            models.UniqueConstraint(Lower("title"), "business", name="cannedreply_business_title_uniq"),
+            models.UniqueConstraint(F("business"), Lower("title"), name="cannedreply_business_title_uniq"),
         ]
 
     def __str__(self) -> str:
@@ -245,6 +299,7 @@ class Notification(models.Model):
         NEW_MESSAGE = "new_message", "New message"
         URGENT = "urgent", "Urgent"
         MENTION = "mention", "Mention"
+        SLA = "sla", "Answer time missed"
 
     business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -303,8 +358,194 @@ class Territory(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(Lower("name"), "business", name="territory_business_name_uniq"),
+            models.UniqueConstraint(F("business"), Lower("name"), name="territory_business_name_uniq"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Urgency, on-call paging, SLA timers and follow-ups.
+
+
+class ResponseSettings(models.Model):
+    """How a business wants urgent cases and slow answers handled: what counts as urgent, who is paged and when
+    the next person is, how fast a caller should hear back, and the one follow-up nudge."""
+
+    business = models.OneToOneField(Business, on_delete=models.CASCADE, related_name="response_settings")
+    # urgency
+    trades = ArrayField(models.CharField(max_length=20), default=list, blank=True)
+    extra_phrases = ArrayField(models.CharField(max_length=60), default=list, blank=True)
+    ignore_phrases = ArrayField(models.CharField(max_length=60), default=list, blank=True)
+    repeat_calls = models.PositiveSmallIntegerField(
+        default=3, help_text="This many calls from one caller inside the window make a conversation urgent."
+    )
+    repeat_window_minutes = models.PositiveSmallIntegerField(default=30)
+    # paging
+    paging_enabled = models.BooleanField(default=True)
+    ack_minutes = models.PositiveSmallIntegerField(
+        default=5, help_text="Page the next person when nobody acknowledges within this many minutes."
+    )
+    backup = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # the weekly on-call rotation hands over at this local weekday (0 = Monday) and hour
+    rotation_start = models.DateField(null=True, blank=True)
+    handover_weekday = models.PositiveSmallIntegerField(default=0)
+    handover_hour = models.PositiveSmallIntegerField(default=8)
+    # answer-time targets
+    sla_enabled = models.BooleanField(default=True)
+    sla_open_minutes = models.PositiveSmallIntegerField(
+        default=15, help_text="During business hours: how long a caller may wait for a person."
+    )
+    sla_closed_minutes = models.PositiveSmallIntegerField(
+        default=15, help_text="After hours: how long after the next opening."
+    )
+    # follow-up nudge
+    follow_up_enabled = models.BooleanField(default=True)
+    follow_up_delay_minutes = models.PositiveIntegerField(default=120)
+    follow_up_template = models.TextField(blank=True)
+    # territory routing: the reply to a caller outside every territory (blank: none is sent)
+    out_of_area_reply = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Response settings of {self.business}"
+
+
+class OnCallMember(models.Model):
+    """One place in the business's weekly on-call rotation."""
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="on_call_rotation")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["business", "position"], name="oncall_business_position_uniq"),
+            models.UniqueConstraint(fields=["business", "user"], name="oncall_business_user_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} (week {self.position + 1})"
+
+
+class OnCallOverride(models.Model):
+    """Someone covers on-call for a stretch of time (holiday swaps, sick days), over the rotation."""
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="on_call_overrides")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    note = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["starts_at"]
+        indexes = [models.Index(fields=["business", "ends_at"], name="oncall_override_idx")]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="oncall_override_order"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} on call {self.starts_at:%Y-%m-%d %H:%M} to {self.ends_at:%Y-%m-%d %H:%M}"
+
+
+class Escalation(models.Model):
+    """One run of the escalation chain for an urgent conversation: on-call, then backup, then the owners, until
+    someone acknowledges."""
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Paging"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        EXHAUSTED = "exhausted", "Nobody acknowledged"
+        CANCELLED = "cancelled", "Cancelled"
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="escalations")
+    reason = models.CharField(max_length=200)
+    # the people to page, in order, fixed when the chain starts: [user id, ...]
+    chain = ArrayField(models.IntegerField(), default=list)
+    step = models.PositiveSmallIntegerField(default=0)  # index into `chain` of the person paged last
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.RUNNING)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    ack_code = models.CharField(max_length=8)  # the code in the page's link and reply ("ACK 4821")
+    is_test = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # one running chain per conversation: a second urgent text joins the running one
+            models.UniqueConstraint(
+                fields=["conversation"], condition=Q(outcome="running"), name="escalation_one_running"
+            ),
+        ]
+        indexes = [models.Index(fields=["business", "-created_at"], name="escalation_business_idx")]
+
+    def __str__(self) -> str:
+        return f"Escalation of {self.conversation_id} ({self.outcome})"
+
+
+class Page(models.Model):
+    """One page sent to one person in an escalation."""
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    escalation = models.ForeignKey(Escalation, on_delete=models.CASCADE, related_name="pages")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    step = models.PositiveSmallIntegerField()
+    message = models.ForeignKey("messaging.Message", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["escalation", "step"], name="page_escalation_step_uniq")]
+
+    def __str__(self) -> str:
+        return f"Page {self.step} of escalation {self.escalation_id}"
+
+
+class Timer(models.Model):
+    """Something to do at a time: page the next person, remind about a slow answer, nudge a quiet caller. Fired
+    by the sweeper exactly once (the row is locked and marked in the transaction that acts), cancelled in the
+    transaction of whatever makes it moot. Never a Celery countdown: a row survives Redis and worker restarts."""
+
+    class Kind(models.TextChoices):
+        ESCALATE = "escalate", "Page the next person"
+        SLA_ASSIGNEE = "sla_assignee", "Answer-time reminder"
+        SLA_OWNER = "sla_owner", "Answer-time escalation to the owner"
+        FOLLOW_UP = "follow_up", "Follow-up text to the caller"
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="timers")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    escalation = models.ForeignKey(Escalation, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    due_at = models.DateTimeField()
+    fired_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=60, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # the sweeper: pending timers by due time (cross-tenant on purpose, like the outbound sweeper)
+            models.Index(
+                fields=["due_at"], condition=Q(fired_at__isnull=True, cancelled_at__isnull=True), name="timer_due_idx"
+            ),
+            models.Index(fields=["conversation", "kind"], name="timer_conversation_idx"),
+        ]
+        constraints = [
+            # at most one pending timer of a kind per conversation (and per escalation step for pages)
+            models.UniqueConstraint(
+                fields=["conversation", "kind"],
+                condition=Q(fired_at__isnull=True, cancelled_at__isnull=True),
+                name="timer_one_pending_per_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.conversation_id} at {self.due_at:%Y-%m-%d %H:%M}"

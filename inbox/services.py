@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from inbox import live
 from inbox.models import Contact, Conversation
+from inbox.notifications import notify_new_conversation
+from inbox.routing import route_new_conversation
 from tenants.models import Business
 
 if TYPE_CHECKING:
@@ -29,10 +31,13 @@ def contact_get_locked(*, business: Business, phone: str, **annotations) -> Cont
     return Contact.objects.annotate(**annotations).get(pk=contact.pk)
 
 
-def conversation_open_for(*, contact: Contact, at: dt.datetime, phone_number=None) -> tuple[Conversation, bool]:
+def conversation_open_for(
+    *, contact: Contact, at: dt.datetime, phone_number=None, zip_code: str = ""
+) -> tuple[Conversation, bool]:
     """The contact's open conversation, or a new one. Must run with the contact row locked (contact_get_locked):
     every writer takes that lock first, so the plain insert cannot race; the partial unique constraint (one open
-    conversation per contact) would turn a forgotten lock into an error, never into a second thread."""
+    conversation per contact) would turn a forgotten lock into an error, never into a second thread. `zip_code`:
+    the carrier's guess for the caller's ZIP, for territory routing; a ZIP the caller gave us before wins."""
     conversation = (
         Conversation.objects.select_for_update()
         .filter(business_id=contact.business_id, contact=contact, status__in=Conversation.OPEN_STATUSES)
@@ -43,13 +48,19 @@ def conversation_open_for(*, contact: Contact, at: dt.datetime, phone_number=Non
     conversation = Conversation.objects.create(
         business_id=contact.business_id, contact=contact, phone_number=phone_number, last_activity_at=at
     )
-    conversation_started(conversation)
+    conversation_started(conversation, zip_code=contact.zip_code or zip_code)
     return conversation, True
 
 
-def conversation_started(conversation: Conversation) -> None:
+def conversation_started(conversation: Conversation, *, zip_code: str = "") -> None:
     """Everything that follows a new conversation, inside the transaction that created it (with the contact
-    locked): open inbox pages are told."""
+    locked): the assignment rule runs (first, so what follows knows the assignee), members who want it are
+    alerted, the answer-time timer starts, open inbox pages are told."""
+    from inbox.sla import sla_start
+
+    route_new_conversation(conversation, zip_code=zip_code)
+    notify_new_conversation(conversation)
+    sla_start(conversation=conversation, now=conversation.created_at)
     live.touch(conversation.business_id, conversation.pk)
 
 
@@ -57,6 +68,7 @@ def conversation_for_missed_call(*, call, at: dt.datetime) -> tuple[Contact, Con
     """Contact and open conversation for a missed call; whether it is a repeat call inside the business's window
     (then the conversation is bumped and no second text-back is queued); and whether the caller has ever been
     texted by this business. Runs inside the missed-call transaction, with the call locked."""
+    from inbox.urgency import check_repeat_calls
     from messaging.models import Message
     from telephony.models import Call
 
@@ -75,7 +87,9 @@ def conversation_for_missed_call(*, call, at: dt.datetime) -> tuple[Contact, Con
             Message.objects.filter(business=business, to_number=call.caller, direction=Message.Direction.OUTBOUND)
         ),
     )
-    conversation, created = conversation_open_for(contact=contact, at=at, phone_number=call.phone_number)
+    conversation, created = conversation_open_for(
+        contact=contact, at=at, phone_number=call.phone_number, zip_code=call.caller_zip
+    )
     if not created:
         conversation.last_activity_at = at
         fields = ["last_activity_at"]
@@ -86,6 +100,8 @@ def conversation_for_missed_call(*, call, at: dt.datetime) -> tuple[Contact, Con
             conversation.status = Conversation.Status.OPEN
             fields.append("status")
         conversation.save(update_fields=fields)
+        # a caller who keeps calling is urgent (a first call cannot be a third, so new conversations skip this)
+        check_repeat_calls(conversation=conversation, caller=call.caller, at=at)
     live.touch(conversation.business_id, conversation.pk)
     return contact, conversation, contact.is_repeat, contact.texted_before
 
@@ -109,6 +125,7 @@ def message_reply(*, conversation: Conversation, body: str, user) -> "Message":
     send task is enqueued after commit; an open conversation moves to "waiting on caller" (a booked, lost or
     closed one keeps its outcome). Writes the audit entry "conversation.reply" (message id only, no body)."""
     from compliance.services import audit, consent_state
+    from inbox.actions import human_acted
     from messaging.models import Message
     from messaging.segments import analyse
     from messaging.services import enqueue_send
@@ -157,11 +174,15 @@ def message_reply(*, conversation: Conversation, body: str, user) -> "Message":
     conversation.last_outbound_at = now
     conversation.last_activity_at = now
     fields = ["last_outbound_at", "last_activity_at"]
+    if conversation.first_response_at is None:  # the first human answer (the automatic text-back does not count)
+        conversation.first_response_at = now
+        fields.append("first_response_at")
     if conversation.is_open and conversation.status != Conversation.Status.WAITING:
         conversation.status = Conversation.Status.WAITING
         fields.append("status")
     conversation.save(update_fields=fields)
     live.touch(conversation.business_id, conversation.pk)
+    human_acted(conversation=conversation, user=user, action="conversation.reply")
     audit(
         business=conversation.business,
         action="conversation.reply",

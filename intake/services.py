@@ -21,6 +21,9 @@ from compliance.models import ConsentEvent
 from compliance.services import audit, consent_record
 from inbox import live
 from inbox.models import Contact, Conversation
+from inbox.routing import out_of_area_reply, route_new_conversation
+from inbox.sla import sla_start
+from inbox.urgency import check_text, mark_urgent
 from intake.i18n import (
     CALLBACK_WINDOW_LABELS,
     DEFAULT_CONFIRMATION_ES,
@@ -249,12 +252,19 @@ def intake_submit(
     Also: the contact's name and ZIP are updated from non-blank answers; a tick of the consent box (a change from
     unticked) is recorded in the consent ledger with the exact disclosure shown; `on_intake_submitted` runs.
 
-    One transaction; the link and conversation rows are locked, so concurrent submissions for one link apply one
-    after the other and never race a close. Raises IntakeExpired or IntakeClosed; ValidationError for bad photos.
+    One transaction; the contact, conversation and link rows are locked in that order (the order every writer
+    uses: a missed call from the same caller locks its contact first too), so concurrent submissions for one link
+    apply one after the other and never race a close or a text-back. Raises IntakeExpired or IntakeClosed;
+    ValidationError for bad photos.
     """
     now = now or timezone.now()
-    link = IntakeLink.objects.select_for_update().select_related("business").get(pk=link.pk)
-    conversation = Conversation.objects.select_for_update().select_related("contact").get(pk=link.conversation_id)
+    conversation_id = IntakeLink.objects.filter(pk=link.pk).values_list("conversation_id", flat=True).get()
+    contact_id = Conversation.objects.filter(pk=conversation_id).values_list("contact_id", flat=True).get()
+    Contact.objects.select_for_update().filter(pk=contact_id).get()
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",)).select_related("contact").get(pk=conversation_id)
+    )
+    link = IntakeLink.objects.select_for_update(of=("self",)).select_related("business").get(pk=link.pk)
     link.conversation = conversation
     state = link_state(link=link, now=now)
     if state == "expired":
@@ -324,9 +334,11 @@ def intake_submit(
 def on_intake_submitted(submission: IntakeSubmission, *, created: bool = True, now: dt.datetime | None = None) -> None:
     """Everything that follows a caller's answers. Runs inside intake_submit's transaction.
 
-    For now: the audit entry and the conversation's inbound and activity times. The audit entry carries no caller
-    details (audit entries outlive a caller's erasure); the readable summary is rendered from the submission itself
-    (`submission_summary`). Routing and urgency (the escalation issue) hook in here."""
+    The audit entry, the conversation's inbound and activity times (and "open" again when it was waiting on the
+    caller or snoozed), the assignment rule for a conversation nobody has yet (territory routing waits for the ZIP
+    typed here), urgency, the out-of-area reply for a ZIP outside every territory, and the answer-time timer. The
+    audit entry carries no caller details (audit entries outlive a caller's erasure); the readable summary is
+    rendered from the submission itself (`submission_summary`)."""
     now = now or timezone.now()
     audit(
         business=submission.business,
@@ -338,6 +350,19 @@ def on_intake_submitted(submission: IntakeSubmission, *, created: bool = True, n
         photos=submission.photos.count(),
     )
     Conversation.objects.filter(pk=submission.conversation_id).update(last_inbound_at=now, last_activity_at=now)
+    conversation = submission.conversation
+    if conversation.status in (Conversation.Status.WAITING, Conversation.Status.SNOOZED):
+        # the caller's answers put the ball back with the business, as a text from them does
+        conversation.status = Conversation.Status.OPEN
+        Conversation.objects.filter(pk=conversation.pk).update(status=conversation.status, snoozed_until=None)
+    route_new_conversation(submission.conversation, zip_code=submission.zip_code, wait_for_zip=False)
+    # after routing, so the new assignee is the one told
+    if submission.urgency == IntakeSubmission.Urgency.EMERGENCY:
+        mark_urgent(conversation=submission.conversation, reason="Emergency on the intake form")
+    else:
+        check_text(conversation=submission.conversation, text=submission.description, source="intake")
+    out_of_area_reply(conversation, zip_code=submission.zip_code)
+    sla_start(conversation=conversation, now=now)
     live.touch(submission.business_id, submission.conversation_id)
 
 

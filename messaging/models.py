@@ -1,8 +1,10 @@
 """Every text in or out. An outbound Message row exists before any carrier call: the row is the work item."""
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Upper
 
 from tenants.models import Business
 
@@ -20,6 +22,7 @@ class Message(models.Model):
         ESCALATION = "escalation", "Escalation"  # to a caller about an urgent case
         NOTIFICATION = "notification", "Team notification"  # internal alert to a member's own phone
         FOLLOW_UP = "follow_up", "Follow-up"  # automated nudge, subject to quiet hours
+        OUT_OF_AREA = "out_of_area", "Out-of-area reply"  # to a caller whose ZIP no territory covers
         INBOUND = "inbound", "Caller message"
 
     class Status(models.TextChoices):
@@ -80,6 +83,8 @@ class Message(models.Model):
         indexes = [
             # thread view: a conversation's messages in order
             models.Index(fields=["business", "conversation", "created_at"], name="message_thread_idx"),
+            # inbox search by message text: trigrams of UPPER(body), the expression `icontains` compares on PostgreSQL
+            GinIndex(F("business"), OpClass(Upper("body"), name="gin_trgm_ops"), name="message_body_trgm_idx"),
             # retention purge and the automated-messages export: a business's messages by age
             models.Index(fields=["business", "created_at"], name="message_business_created_idx"),
             # sweeper: outbound rows still to send, by due time (partial: small and hot)

@@ -8,7 +8,10 @@ from django.utils import timezone
 
 from inbox import live
 from inbox.models import Conversation
+from inbox.notifications import notify_inbound_message
 from inbox.services import contact_get_locked, conversation_open_for
+from inbox.sla import follow_up_schedule, sla_start
+from inbox.urgency import check_text
 from intake.services import intake_link_for, intake_url
 from messaging import templating
 from messaging.errors import plain_error
@@ -89,6 +92,7 @@ def message_queue_textback(*, call, conversation, first_text: bool) -> Message:
     if config.delay_seconds <= FAST_PATH_MAX_DELAY:
         enqueue_send(message.pk)
     # A longer delay is a row with a due time: the sweeper sends it when due (no long Celery countdowns).
+    follow_up_schedule(conversation=conversation, now=now)
     return message
 
 
@@ -228,6 +232,13 @@ def message_receive(*, number, event) -> tuple[Message, bool]:
         existing = Message.objects.filter(provider_message_id=event.message_id).first()
         if existing is not None:
             return existing, False
+        # A teammate answering a page ("1" to take it) is not a caller: handled before any caller row is touched,
+        # compliance keywords still first (see inbox.escalation.page_reply_receive).
+        from inbox.escalation import page_reply_receive
+
+        page_reply = page_reply_receive(number=number, sender=sender, event=event)
+        if page_reply is not None:
+            return page_reply
         now = timezone.now()
         contact = contact_get_locked(business=number.business, phone=sender)
         conversation, _ = conversation_open_for(contact=contact, at=now, phone_number=number)
@@ -254,7 +265,7 @@ def message_receive(*, number, event) -> tuple[Message, bool]:
         # Compliance keywords first, before anything else reacts to the message.
         from compliance.inbound import handle_keywords
 
-        handle_keywords(message=message, number=number, carrier_opt_out_type=event.opt_out_type)
+        keyword = handle_keywords(message=message, number=number, carrier_opt_out_type=event.opt_out_type)
         conversation.last_inbound_at = now
         conversation.last_activity_at = now
         fields = ["last_inbound_at", "last_activity_at"]
@@ -263,6 +274,10 @@ def message_receive(*, number, event) -> tuple[Message, bool]:
             fields.append("status")
         conversation.save(update_fields=fields)
         live.touch(conversation.business_id, conversation.pk)
+        if keyword == "none":  # STOP, START and HELP are answered by the compliance code, not by a person
+            check_text(conversation=conversation, text=event.body)
+            notify_inbound_message(message)
+            sla_start(conversation=conversation, now=now)
         if message.media:
             from messaging.tasks import fetch_media_task
 

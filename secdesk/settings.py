@@ -170,6 +170,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbound": {"task": "messaging.tasks.sweep_outbound", "schedule": 2.0, "options": {"expires": 2.0}},
+    # members' alerts (email and text), batched per member; on the default queue, as email can be slow
+    "send-notifications": {"task": "inbox.tasks.send_notifications", "schedule": 5.0, "options": {"expires": 5.0}},
+    # escalation pages, answer-time reminders and follow-ups: rows with a due time, fired exactly once
+    "sweep-timers": {"task": "inbox.tasks.sweep_timers", "schedule": 5.0, "options": {"expires": 5.0}},
+    # snoozed conversations come back on time (to within the interval)
+    "wake-snoozed": {"task": "inbox.tasks.wake_snoozed", "schedule": 30.0, "options": {"expires": 30.0}},
     # retention: purge message text and recordings past each business's retention period, daily at 03:30 UTC
     "purge-expired": {
         "task": "compliance.tasks.purge_expired",

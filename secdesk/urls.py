@@ -14,6 +14,12 @@ app_patterns = [
     path("", include("intake.urls")),
     path("", include("inbox.urls")),
     path("", include("inbox.urls_reply")),
+    path("", include("inbox.urls_member")),
+    path("", include("inbox.urls_settings")),
+    path("", include("inbox.urls_response")),
+    path("", include("inbox.urls_actions")),
+    path("", include("inbox.urls_call_back")),
+    path("", include("inbox.urls_on_call")),
 ]
 
 # The staff login has the same brute-force limit as /accounts/login/.
@@ -27,8 +33,11 @@ urlpatterns = [
     path("app/", views.home, name="home"),
     path("app/<slug:business_slug>/", include(app_patterns)),
     path("webhooks/", include("telephony.urls_webhooks")),
+    path("webhooks/", include("telephony.urls_call_back")),
     path("webhooks/", include("messaging.urls_webhooks")),
     path("i/", include("intake.urls_public")),
+    # the link in an on-call page (a text to a member's phone): signed, no login
+    path("p/", include("inbox.urls_page")),
     # Business logos, in development and production alike (no separate web server needed). Nothing else under
     # MEDIA_ROOT is public: caller MMS media goes through the login-checked /app/<slug>/media/... view.
     *media_urlpatterns(),

@@ -43,7 +43,8 @@ def test_production_settings_pass_check_deploy():
     from pathlib import Path
 
     env = {
-        **os.environ,
+        # not the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE (set process-wide for Playwright): production never has it
+        **{key: value for key, value in os.environ.items() if key != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DEBUG": "0",
         "SECRET_KEY": "x" * 50 + "-not-a-real-secret-but-long-enough",
         "ALLOWED_HOSTS": "seconddesk.example.com",
