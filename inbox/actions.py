@@ -8,7 +8,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from compliance.services import audit
@@ -53,6 +53,12 @@ def human_acted(*, conversation: Conversation, user, action: str) -> None:
 
     escalation_acknowledge(conversation=conversation, user=user, via=action)
     sla_stop(conversation=conversation, reason=action)
+
+
+def _refuse_nul(*texts: str) -> None:
+    """PostgreSQL text cannot hold NUL bytes: refuse them with a message instead of failing the request."""
+    if any("\x00" in (text or "") for text in texts):
+        raise ValidationError("The text contains a character that cannot be stored.", code="nul")
 
 
 def _name(user) -> str:
@@ -200,6 +206,7 @@ def conversation_lose(*, conversation: Conversation, reason: str, note: str, act
     """Mark the conversation lost, with one of the fixed reasons (for reporting) and an optional note."""
     if reason not in Conversation.LostReason.values:
         raise ValidationError("Choose why this lead was lost.", code="bad_reason")
+    _refuse_nul(note)
     note = (note or "").strip()
     if len(note) > 200:
         raise ValidationError("Keep the note under 200 characters.", code="too_long")
@@ -239,6 +246,7 @@ def conversation_set_priority(*, conversation: Conversation, priority: str, acto
 
 def tag_names(text: str) -> list[str]:
     """Tags typed as a comma separated list, tidied: inner spaces collapsed, duplicates (any case) dropped."""
+    _refuse_nul(text)
     names: dict[str, str] = {}
     for raw in (text or "").split(","):
         name = " ".join(raw.split())
@@ -263,7 +271,11 @@ def conversation_set_tags(*, conversation: Conversation, names: list[str], actor
     for name in names:
         tag = existing.get(name.casefold())
         if tag is None:
-            tag, _ = Tag.objects.get_or_create(business_id=business_id, name=name)
+            try:
+                with transaction.atomic():
+                    tag = Tag.objects.create(business_id=business_id, name=name)
+            except IntegrityError:  # a teammate created it (in any case) a moment ago
+                tag = Tag.objects.get(business_id=business_id, name__iexact=name)
             existing[name.casefold()] = tag
         wanted.append(tag)
     current = {link.tag_id: link for link in ConversationTag.objects.filter(conversation=conversation)}
@@ -321,6 +333,7 @@ def note_add(*, conversation: Conversation, body: str, author) -> Note:
     """An internal note (never texted). @mentions of teammates are stored and alert them."""
     from inbox.notifications import notify_mentions
 
+    _refuse_nul(body)
     body = (body or "").replace("\r\n", "\n").strip()
     if not body:
         raise ValidationError("Write something before you save the note.", code="empty")
@@ -349,19 +362,29 @@ def note_add(*, conversation: Conversation, body: str, author) -> Note:
 
 
 def wake_snoozed(*, now: dt.datetime | None = None, limit: int = 500) -> int:
-    """Bring back conversations whose snooze ended (beat, every minute). Row locks with SKIP LOCKED, so two
-    sweepers share the work; a conversation an operator is changing right now is left for the next sweep.
-    Returns how many woke."""
+    """Bring back conversations whose snooze ended (beat, every 30 s). Each in a short transaction of its own that
+    locks the contact, then the conversation (the global order), SKIP LOCKED on the contact: a caller someone is
+    working on right now is left for the next sweep, so the sweeper never waits on people and two sweepers share
+    the work. Returns how many woke."""
     now = now or timezone.now()
+    due = list(
+        Conversation.objects.filter(status=Status.SNOOZED, snoozed_until__lte=now)
+        .order_by("snoozed_until")
+        .values_list("pk", "contact_id")[:limit]
+    )
     woken = 0
-    with transaction.atomic():
-        due = list(
-            Conversation.objects.select_for_update(skip_locked=True)
-            .select_related("business")
-            .filter(status=Status.SNOOZED, snoozed_until__lte=now)
-            .order_by("snoozed_until")[:limit]
-        )
-        for conversation in due:
+    for conversation_id, contact_id in due:
+        with transaction.atomic():
+            if Contact.objects.select_for_update(skip_locked=True).filter(pk=contact_id).first() is None:
+                continue
+            conversation = (
+                Conversation.objects.select_for_update(of=("self",))
+                .select_related("business")
+                .filter(pk=conversation_id, status=Status.SNOOZED, snoozed_until__lte=now)
+                .first()
+            )
+            if conversation is None:  # woken by a text or an operator meanwhile
+                continue
             conversation.status = Status.OPEN
             conversation.last_activity_at = now
             conversation.save(update_fields=["status", "last_activity_at"])

@@ -83,6 +83,8 @@ class LocalDateTimeField(forms.DateTimeField):
                 wall = dt.datetime.strptime(text, fmt)  # noqa: DTZ007 - a wall-clock time, made aware below
             except ValueError:
                 continue
+            if not 2000 <= wall.year <= 2100:
+                raise forms.ValidationError("Pick a date between 2000 and 2100.", code="out_of_range")
             aware = wall.replace(tzinfo=self.tz)
             if aware.astimezone(dt.UTC).astimezone(self.tz).replace(tzinfo=None) != wall:
                 raise forms.ValidationError(

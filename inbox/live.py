@@ -10,11 +10,14 @@ once rather than go stale.
 
 import datetime as dt
 import json
+import logging
 import time
 
 from django.core.cache import cache
 from django.db import transaction
 from django.urls import reverse
+
+logger = logging.getLogger(__name__)
 
 # A page polls every 2 s; a key lives far longer than any poll interval but does not pile up forever.
 _TTL_SECONDS = 7 * 24 * 3600
@@ -36,7 +39,10 @@ def touch(business_id: int, conversation_id: int | None = None) -> None:
         values = {_business_key(business_id): version}
         if conversation_id is not None:
             values[_conversation_key(conversation_id)] = version
-        cache.set_many(values, timeout=_TTL_SECONDS)
+        try:
+            cache.set_many(values, timeout=_TTL_SECONDS)
+        except Exception:  # Redis is only a doorbell: a down cache must never fail a committed write
+            logger.warning("could not mark inbox %s as changed", business_id, exc_info=True)
 
     transaction.on_commit(bump)
 
@@ -45,11 +51,15 @@ def version(*, business_id: int, conversation_id: int | None = None) -> str:
     """The current version of the business's inbox or of one conversation. A missing key is created, so every
     page rendered from now on carries the same version and the next change moves it."""
     key = _business_key(business_id) if conversation_id is None else _conversation_key(conversation_id)
-    current = cache.get(key)
-    if current is None:
+    try:
+        current = cache.get(key)
+        if current is None:
+            current = str(time.time_ns())
+            if not cache.add(key, current, timeout=_TTL_SECONDS):  # another request created it first: use theirs
+                current = cache.get(key) or current
+    except Exception:  # Redis down: a fresh version each time, so pages refresh on every poll instead of failing
+        logger.warning("could not read the inbox version", exc_info=True)
         current = str(time.time_ns())
-        if not cache.add(key, current, timeout=_TTL_SECONDS):  # another request created it first: use theirs
-            current = cache.get(key) or current
     return current
 
 

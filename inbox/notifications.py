@@ -379,7 +379,9 @@ def _queue_sms(*, business, user, rows: list[Notification], now: dt.datetime):
     body = sms_body(business=business, rows=rows)
     info = analyse(body)
     message, created = Message.objects.get_or_create(
-        idempotency_key=f"notification:{business.pk}:{user.pk}:{rows[0].pk}",
+        # keyed by the batch's newest row: a retry of the same batch finds its text, while alerts that joined a
+        # postponed batch (email down) still get a text of their own
+        idempotency_key=f"notification:{business.pk}:{user.pk}:{rows[-1].pk}",
         defaults={
             "business": business,
             "conversation": None,

@@ -224,6 +224,9 @@ def follow_up_text(*, business: Business, template: str, contact_name: str, inta
         return templating.render(DEFAULT_FOLLOW_UP, context, opt_out_footer=True)
 
 
+TEXTBACK_PENDING = "the text-back has not gone out yet"
+
+
 def follow_up_blocker(conversation: Conversation, *, settings: ResponseSettings) -> str | None:
     """Why the follow-up must not go now, or None when it should. Reads the conversation's messages and intake
     link; the caller's consent is checked separately, last (it reads the ledger)."""
@@ -248,6 +251,10 @@ def follow_up_blocker(conversation: Conversation, *, settings: ResponseSettings)
         return "no text-back"
     if textback["status"] in (Message.Status.FAILED, Message.Status.UNDELIVERED):
         return "the text-back did not reach the caller"  # a landline or a dead number: a second text fares no better
+    if textback["status"] not in (Message.Status.SENT, Message.Status.DELIVERED):
+        return TEXTBACK_PENDING  # still held (quiet hours, retries): two texts back to back would read as spam
+    if conversation.first_response_at is not None:
+        return "the team already answered (a reply or a call back)"
     textback_at = textback["created_at"]
     answered = Message.objects.filter(conversation=conversation, created_at__gt=textback_at).filter(
         Q(direction=Message.Direction.INBOUND) | Q(kind=Message.Kind.REPLY)
@@ -277,6 +284,12 @@ def follow_up_send(timer: Timer, conversation: Conversation, now: dt.datetime):
     contact = conversation.contact
     if blocker is None and consent_state(business=business, phone=contact.phone) == "opted_out":
         blocker = "the number opted out"
+    if blocker == TEXTBACK_PENDING:
+        # try again a whole delay after now, so the nudge still comes that long after the text-back went out
+        delay = dt.timedelta(minutes=settings.follow_up_delay_minutes)
+        timer_schedule(conversation=conversation, kind=Timer.Kind.FOLLOW_UP, due_at=now + delay)
+        logger.info("follow-up for conversation %s waits: %s", conversation.pk, blocker)
+        return None
     if blocker is not None:
         logger.info("no follow-up for conversation %s: %s", conversation.pk, blocker)
         return None

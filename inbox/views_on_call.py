@@ -222,9 +222,16 @@ def describe_test(escalation: Escalation) -> str:
 # --- the link in a page -------------------------------------------------------------------------------------------
 
 
+def _page_token(group, request) -> str:
+    return request.resolver_match.kwargs.get("token", "")
+
+
+# The token is an unguessable signature, so the limits only stop hammering: per link, and generously per IP (an
+# on-call technician on a carrier's shared NAT address, or a link-preview bot, must never lock anyone out).
 @never_cache
-@ratelimit(key="ip", rate="60/h", method="GET", block=True)
-@ratelimit(key="ip", rate="20/h", method="POST", block=True)
+@ratelimit(key=_page_token, rate="30/h", method="GET", block=True)
+@ratelimit(key=_page_token, rate="10/h", method="POST", block=True)
+@ratelimit(key="ip", rate="600/h", method=("GET", "POST"), block=True)
 @require_http_methods(GET_OR_POST)
 def page_ack(request, token: str):
     """The page a paging text links to. An unknown or forged link is the ordinary 404."""

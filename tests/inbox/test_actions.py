@@ -369,6 +369,8 @@ def test_another_business_conversation_is_404_and_untouched(client_for, tenant_a
 
 @pytest.mark.django_db(transaction=True)
 def test_wake_leaves_a_conversation_an_operator_is_changing_for_the_next_sweep(tenant_a):
+    from inbox.models import Contact
+
     thread = open_conversation(tenant_a.business)
     Conversation.objects.filter(pk=thread.pk).update(
         status="snoozed", snoozed_until=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -377,7 +379,8 @@ def test_wake_leaves_a_conversation_an_operator_is_changing_for_the_next_sweep(t
 
     def operator_holds_the_row():
         try:
-            with transaction.atomic():
+            with transaction.atomic():  # an operator's action: contact, then conversation
+                Contact.objects.select_for_update().get(pk=thread.contact_id)
                 Conversation.objects.select_for_update().get(pk=thread.pk)
                 locked.set()
                 release.wait(10)
@@ -412,3 +415,15 @@ def test_a_call_back_shows_in_the_timeline_with_who_placed_it(client_for, tenant
     assert "Completed" in html and "called the caller back" in html
     thread.refresh_from_db()
     assert thread.first_response_at is not None
+
+
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [("note", {"body": "a\x00b"}), ("lost", {"reason": "price", "note": "x\x00"}), ("tags", {"tags": "a\x00"})],
+)
+def test_nul_bytes_are_refused_with_a_message(client_for, tenant_a, thread, action, data):
+    client = client_for(tenant_a.operator)
+    response = act(client, thread, action, data, htmx=True)
+    assert response.status_code == 200 and "cannot be stored" in response.content.decode()
+    thread.refresh_from_db()
+    assert thread.status == "new" and not Note.objects.exists() and not Tag.objects.exists()

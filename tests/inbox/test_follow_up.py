@@ -35,9 +35,12 @@ def text_from_caller(body: str, *, caller: str = CALLER):
     assert twilio.post("/webhooks/twilio/sms/", params).status_code == 200
 
 
-def missed_call_at(time_machine, when: dt.datetime, *, caller: str = CALLER) -> Conversation:
+def missed_call_at(time_machine, when: dt.datetime, *, caller: str = CALLER, sent: bool = True) -> Conversation:
+    """A missed call; its text-back is marked sent (no worker runs here) unless `sent` is False."""
     time_machine.move_to(when, tick=False)
     twilio.missed_call(caller=caller)
+    if sent:
+        Message.objects.filter(kind=Message.Kind.TEXTBACK, to_number=caller, status="queued").update(status="sent")
     return Conversation.objects.get(contact__phone=caller)
 
 
@@ -186,3 +189,21 @@ def test_deferred_into_the_callers_quiet_hours(number_a, fake_twilio, time_machi
     time_machine.move_to(sent_at, tick=False)
     assert send_message(message_id=message.pk) == "sent"
     assert [request["Body"] for request in fake_twilio.requests if "following up" in request["Body"]] == [message.body]
+
+
+def test_waits_while_the_text_back_is_still_held_then_follows_a_delay_later(number_a, time_machine):
+    conversation = missed_call_at(time_machine, MONDAY_1PM, sent=False)  # e.g. held for quiet hours or retrying
+    sweep_at(time_machine, MONDAY_1PM + TWO_HOURS)
+    assert not follow_ups().exists()
+    timer = Timer.objects.get(conversation=conversation, kind="follow_up", fired_at__isnull=True)
+    assert timer.due_at == MONDAY_1PM + 2 * TWO_HOURS  # re-armed, not dropped
+    Message.objects.filter(kind=Message.Kind.TEXTBACK).update(status="delivered")
+    sweep_at(time_machine, MONDAY_1PM + 2 * TWO_HOURS)
+    assert follow_ups().count() == 1
+
+
+def test_no_follow_up_after_the_team_called_back(number_a, time_machine):
+    conversation = missed_call_at(time_machine, MONDAY_1PM)
+    Conversation.objects.filter(pk=conversation.pk).update(first_response_at=MONDAY_1PM + dt.timedelta(minutes=5))
+    sweep_at(time_machine, MONDAY_1PM + TWO_HOURS)
+    assert not follow_ups().exists()

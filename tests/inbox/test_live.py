@@ -165,3 +165,26 @@ def test_reply_counts_as_the_first_response_once(tenant_a, thread):
     message_reply(conversation=thread, body="Second", user=tenant_a.owner)
     thread.refresh_from_db()
     assert thread.first_response_at == first
+
+
+def test_redis_down_never_fails_a_committed_write_or_a_page(
+    client_for, tenant_a, thread, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    def down(*args, **kwargs):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(cache, "set_many", down)
+    monkeypatch.setattr(cache, "get", down)
+    rung = []
+    monkeypatch.setattr("messaging.tasks.send_message_task.delay", rung.append)
+    client = client_for(tenant_a.operator)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("conversation_reply", args=[tenant_a.business.slug, thread.pk]), {"body": "On our way"}
+        )
+    assert response.status_code == 302
+    assert len(rung) == 1  # the send was still rung after the failed doorbell
+    assert client.get(reverse("conversation", args=[tenant_a.business.slug, thread.pk])).status_code == 200
+    assert client.get(live_url(thread), {"v": "1", "b": "1"}).status_code == 200  # refreshes rather than fails

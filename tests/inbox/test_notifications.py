@@ -384,14 +384,17 @@ def test_a_failed_email_is_retried_without_a_second_text_and_given_up_after_an_h
         assert alert.sent_at is None and alert.due_at > timezone.now()
         assert sweep_notifications() == {}  # not due again yet
         later(time_machine, 31)
-        notify_new_conversation(conversation_a)  # joins the retry
+        assert sweep_notifications() == {"retry": 1}  # the same batch again: its text is not sent twice
+        assert Message.objects.filter(kind=Message.Kind.NOTIFICATION).count() == 1
+        notify_new_conversation(conversation_a)  # joins the retry, and is texted even though email is down
+        later(time_machine, 90)
         assert sweep_notifications() == {"retry": 1}
-    assert Message.objects.filter(kind=Message.Kind.NOTIFICATION).count() == 1  # the text went once
-    later(time_machine, 60)
+    assert Message.objects.filter(kind=Message.Kind.NOTIFICATION).count() == 2
+    later(time_machine, 120)
     assert sweep_notifications() == {"sent": 1}
     [email] = mail.outbox
     assert email.subject == "Urgent - 2 new in SecondDesk - Acme Plumbing"
-    assert Message.objects.filter(kind=Message.Kind.NOTIFICATION).count() == 1
+    assert Message.objects.filter(kind=Message.Kind.NOTIFICATION).count() == 2
     assert not Notification.objects.filter(sent_at__isnull=True).exists()
 
     # an outage longer than an hour: the batch is tried again less and less often, then dropped
