@@ -14,7 +14,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html
 
-from tenants.models import Business, BusinessHours, Holiday, Invitation, Membership, User
+from tenants.models import ApiKey, Business, BusinessHours, Holiday, Invitation, Membership, User
 from tenants.settings_services import validate_day_intervals
 
 # --- users -----------------------------------------------------------------------------------------------------
@@ -249,3 +249,24 @@ class HolidayAdmin(admin.ModelAdmin):
     autocomplete_fields = ["business"]
     list_select_related = ["business"]
     date_hierarchy = "date"
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are created on the owners' API keys page (the only place the secret exists); staff can look and
+    revoke, e.g. when a key leaks."""
+
+    list_display = ["name", "business", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["created_at", "revoked_at"]
+    search_fields = ["name", "prefix", "business__name", "business__slug"]
+    list_select_related = ["business", "created_by"]
+    readonly_fields = ["business", "name", "prefix", "key_hash", "created_by", "created_at", "last_used_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {count} key{'s' if count != 1 else ''}.")

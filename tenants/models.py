@@ -252,3 +252,42 @@ class Holiday(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.name}".strip()
+
+
+class ApiKey(models.Model):
+    """A secret an integration sends as `Authorization: Bearer <key>` to the REST API. The key decides the
+    business. Only a SHA-256 hash of the secret is stored (the secret is long and random, so a slow hash adds
+    nothing); the owner sees the whole key once, when it is created, and afterwards only its prefix."""
+
+    PREFIX_CHARS = 12  # "sd_" and 9 random characters: enough to tell keys apart in a list, useless to an attacker
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=80)
+    prefix = models.CharField(max_length=PREFIX_CHARS)
+    key_hash = models.CharField(max_length=64, unique=True)  # authentication looks the key up by its hash
+    created_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        # API keys page: a business's keys, newest first
+        indexes = [models.Index(fields=["business", "-created_at"], name="apikey_business_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def new_secret() -> tuple[str, str]:
+        """A new key and its hash."""
+        key = "sd_" + secrets.token_urlsafe(32)
+        return key, ApiKey.hash_secret(key)
+
+    @staticmethod
+    def hash_secret(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
