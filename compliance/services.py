@@ -62,6 +62,9 @@ def consent_record(
             Contact.objects.filter(business=business, phone=phone).update(opted_out=opted_out)
             if opted_out:
                 suppress_queued(business=business, phone=phone)
+                from integrations import outbound
+
+                outbound.contact_opted_out(event)
     return event
 
 

@@ -314,3 +314,6 @@ def _register_missed(call: Call, reason: str, *, at: dt.datetime | None = None) 
             why = "Text-back queued."
     call.decision, call.decision_reason = decision, why
     call.save()
+    from integrations import outbound
+
+    outbound.call_missed(call)
