@@ -198,6 +198,9 @@ def conversation_book(*, conversation: Conversation, value: Decimal | None, acto
         **{"from": before},
         value=str(value) if value is not None else None,
     )
+    from integrations import outbound
+
+    outbound.conversation_booked(conversation)
     return conversation
 
 

@@ -62,6 +62,9 @@ def conversation_started(conversation: Conversation, *, zip_code: str = "") -> N
     notify_new_conversation(conversation)
     sla_start(conversation=conversation, now=conversation.created_at)
     live.touch(conversation.business_id, conversation.pk)
+    from integrations import outbound
+
+    outbound.conversation_created(conversation)
 
 
 def conversation_for_missed_call(*, call, at: dt.datetime) -> tuple[Contact, Conversation, bool, bool]:

@@ -173,6 +173,9 @@ def mark_urgent(*, conversation, reason: str, actor=None) -> bool:
     live.touch(conversation.business_id, conversation.pk)
     notify_urgent(conversation, reason=reason, actor=actor)
     escalation_start(conversation=conversation, reason=reason)
+    from integrations import outbound
+
+    outbound.conversation_urgent(conversation, reason=reason)
     return True
 
 

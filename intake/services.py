@@ -364,6 +364,9 @@ def on_intake_submitted(submission: IntakeSubmission, *, created: bool = True, n
     out_of_area_reply(conversation, zip_code=submission.zip_code)
     sla_start(conversation=conversation, now=now)
     live.touch(submission.business_id, submission.conversation_id)
+    from integrations import outbound
+
+    outbound.intake_submitted(submission, first=created)
 
 
 def submission_summary(submission: IntakeSubmission) -> str:

@@ -207,6 +207,10 @@ def message_apply_status(
     message.save()
     if message.conversation_id is not None:
         live.touch(message.business_id, message.conversation_id)
+    if new in (Message.Status.UNDELIVERED, Message.Status.FAILED) and message.kind != Message.Kind.NOTIFICATION:
+        from integrations import outbound
+
+        outbound.message_failed(message)  # once: statuses only move forward, so a replay returned above
     if new in (Message.Status.UNDELIVERED, Message.Status.FAILED) and error_code == "21610":
         # After commit: the opt-out locks the contact, and the lock order everywhere is contact before message.
         transaction.on_commit(lambda: _carrier_block(message.pk))
@@ -278,6 +282,9 @@ def message_receive(*, number, event) -> tuple[Message, bool]:
             check_text(conversation=conversation, text=event.body)
             notify_inbound_message(message)
             sla_start(conversation=conversation, now=now)
+            from integrations import outbound
+
+            outbound.message_received(message)
         if message.media:
             from messaging.tasks import fetch_media_task
 

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_htmx",
     "rest_framework",
+    "drf_spectacular",
     "secdesk",
     "tenants",
     "telephony",
@@ -43,6 +44,7 @@ INSTALLED_APPS = [
     "intake",
     "inbox",
     "compliance",
+    "integrations",
 ]
 
 MIDDLEWARE = [
@@ -176,6 +178,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-timers": {"task": "inbox.tasks.sweep_timers", "schedule": 5.0, "options": {"expires": 5.0}},
     # snoozed conversations come back on time (to within the interval)
     "wake-snoozed": {"task": "inbox.tasks.wake_snoozed", "schedule": 30.0, "options": {"expires": 30.0}},
+    # outbound webhooks: re-ring lost deliveries and retries that came due
+    "sweep-webhooks": {"task": "integrations.tasks.sweep_webhooks", "schedule": 5.0, "options": {"expires": 5.0}},
     # retention: purge message text and recordings past each business's retention period, daily at 03:30 UTC
     "purge-expired": {
         "task": "compliance.tasks.purge_expired",
@@ -200,11 +204,46 @@ TELEPHONY_CONFIG_CACHE_SECONDS = env.float("TELEPHONY_CONFIG_CACHE_SECONDS", def
 # Key for carrier credentials at rest (Fernet, urlsafe base64 of 32 bytes); derived from SECRET_KEY when unset.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 
+# Outbound webhooks may only reach public addresses (no SSRF into the private network or the cloud metadata
+# address). Development and tests post to local receivers, so private addresses are allowed when DEBUG is on;
+# never turn this on in production unless every receiver is on a network you trust.
+WEBHOOKS_ALLOW_PRIVATE = env.bool("WEBHOOKS_ALLOW_PRIVATE", default=DEBUG)
+# (connect, read) seconds for a webhook request: a slow receiver is retried, it never holds a worker for long
+WEBHOOKS_TIMEOUT = (3.05, 10.0)
+
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATELIMIT_VIEW = "secdesk.views.ratelimited"
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
 
 LOGO_MAX_BYTES = 2 * 1024 * 1024
+
+# REST API (/api/v1/): bearer API keys only (no session cookies, so no CSRF surface), JSON in and out, one error
+# body shape (secdesk/rest.py), cursor pages, a request budget per key.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.api.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tenants.api.HasApiKey"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.api.ApiKeyThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "secdesk.rest.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SecondDesk API",
+    "DESCRIPTION": (
+        "Calls, conversations, messages, contacts, intake submissions and the consent ledger of one business. "
+        "Send an API key (Settings → API keys, owners only) as `Authorization: Bearer <key>`; the key decides the "
+        "business. Lists are cursor-paginated (follow `next`), newest first. Errors are "
+        '`{"error": {"code": ..., "message": ..., "fields": {...}}}`. Each key may make API_THROTTLE_RATE '
+        "requests (600 a minute by default); more get 429 with a Retry-After header."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
 
 LOGGING = {
     "version": 1,

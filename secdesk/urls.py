@@ -20,6 +20,7 @@ app_patterns = [
     path("", include("inbox.urls_actions")),
     path("", include("inbox.urls_call_back")),
     path("", include("inbox.urls_on_call")),
+    path("", include("integrations.urls")),
 ]
 
 # The staff login has the same brute-force limit as /accounts/login/.
@@ -35,6 +36,7 @@ urlpatterns = [
     path("webhooks/", include("telephony.urls_webhooks")),
     path("webhooks/", include("telephony.urls_call_back")),
     path("webhooks/", include("messaging.urls_webhooks")),
+    path("api/v1/", include("secdesk.api")),
     path("i/", include("intake.urls_public")),
     # the link in an on-call page (a text to a member's phone): signed, no login
     path("p/", include("inbox.urls_page")),

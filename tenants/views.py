@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST, require_safe
 from tenants.forms import WEEK_PRESETS, HolidayForm, HoursForm, ProfileForm
 from tenants.models import Business, Holiday, Membership
 from tenants.permissions import EVERYONE, MANAGERS, OWNERS, role_required
+from tenants.results_display import results_display
 from tenants.selectors import (
     contrast_with_white,
     onboarding_checklist,
@@ -20,6 +21,7 @@ from tenants.selectors import (
     upcoming_holidays,
     week_hours,
 )
+from tenants.selectors_results import PRESETS, PeriodError, period_from_query, results_for
 from tenants.settings_services import add_holiday, delete_holiday, replace_business_hours, update_business_profile
 
 HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -39,8 +41,17 @@ def _add_service_errors(form: forms.BaseForm, exc: ValidationError, *, default_f
 @role_required(*EVERYONE)
 @require_safe
 def dashboard(request, business_slug):
-    checklist = onboarding_checklist(business=request.business, for_owner=request.membership.role in OWNERS)
+    """The business home: results of the missed-call flow for a date range (everyone on the team sees how it
+    is going; exports are for owners and admins), and the onboarding checklist until set-up is done."""
+    business = request.business
+    checklist = onboarding_checklist(business=business, for_owner=request.membership.role in OWNERS)
     done = sum(item.done for item in checklist)
+    period_error = ""
+    try:
+        period = period_from_query(request.GET, business=business)
+    except PeriodError as exc:
+        period_error = str(exc)
+        period = period_from_query({}, business=business)
     return render(
         request,
         "tenants/dashboard.html",
@@ -51,7 +62,11 @@ def dashboard(request, business_slug):
             "all_done": done == len(checklist),
             "nothing_done": done == 0,
             "next_item": next((item for item in checklist if not item.done), None),
-            "status": opening_status(business=request.business),
+            "status": opening_status(business=business),
+            "results": results_display(results_for(business=business, period=period)),
+            "period_error": period_error,
+            "presets": PRESETS,
+            "chosen_days": None if request.GET.get("from") or request.GET.get("to") else period.days,
         },
     )
 
