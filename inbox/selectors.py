@@ -115,7 +115,7 @@ def _prepare_event(event: ConversationEvent) -> None:
 
 # The conversation page shows this many of the latest timeline items; "Show everything" lifts the cap. A thread of
 # 1,500 texts would otherwise spend a third of a second rendering bubbles nobody scrolls back to.
-TIMELINE_LIMIT = 60
+TIMELINE_LIMIT = 40
 TIMELINE_MAX = 5000
 
 
