@@ -15,6 +15,7 @@ from rest_framework.routers import SimpleRouter
 from compliance.api import ConsentEventViewSet
 from inbox.api import ContactViewSet, ConversationViewSet
 from intake.api import IntakeSubmissionViewSet
+from integrations.api import WebhookEndpointViewSet
 from messaging.api import MessageViewSet
 from telephony.api import CallViewSet
 
@@ -40,6 +41,7 @@ router.register("messages", MessageViewSet, basename="api-message")
 router.register("contacts", ContactViewSet, basename="api-contact")
 router.register("intake-submissions", IntakeSubmissionViewSet, basename="api-intake-submission")
 router.register("consent-events", ConsentEventViewSet, basename="api-consent-event")
+router.register("webhook-endpoints", WebhookEndpointViewSet, basename="api-webhook-endpoint")
 
 METHODS = ("get", "post", "patch", "put", "delete")
 

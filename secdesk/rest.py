@@ -8,6 +8,7 @@ their problems (empty when the error is not about a field)."""
 
 from collections.abc import Callable
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, serializers, viewsets
@@ -141,7 +142,9 @@ class BusinessViewSet(viewsets.GenericViewSet):
     pagination_class = Pagination
 
     def scoped_queryset(self, business):
-        raise NotImplementedError
+        """The rows of `business` this resource serves; every viewset defines it (no default: a forgotten one
+        must fail loudly rather than serve every business's rows)."""
+        raise ImproperlyConfigured(f"{type(self).__name__} must define scoped_queryset(business)")
 
     @property
     def business(self):
