@@ -41,7 +41,7 @@ class AssigneeFilterField(serializers.CharField):
         text = super().to_internal_value(data).strip().lower()
         if text == "none":
             return text
-        if not text.isdigit() or len(text) > 12:
+        if not (text.isascii() and text.isdigit()) or len(text) > 12:
             raise serializers.ValidationError('Send a user id or "none".', code="invalid")
         return int(text)
 

@@ -39,10 +39,14 @@ def check_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BlockedAddress("Only http:// and https:// addresses can receive webhooks.")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # "example.com:99999": the URL validator lets it through
+        raise BlockedAddress("That port is not valid.") from None
     if settings.WEBHOOKS_ALLOW_PRIVATE:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(parts.hostname, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         raise BlockedAddress(f"{parts.hostname} does not resolve to an address.") from None
     for *_, sockaddr in infos:

@@ -233,7 +233,8 @@ API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="600/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "SecondDesk API",
     "DESCRIPTION": (
-        "Calls, conversations, messages, contacts, intake submissions and the consent ledger of one business. "
+        "Calls, conversations, messages, contacts, intake submissions, the consent ledger and webhook endpoints of "
+        "one business. "
         "Send an API key (Settings → API keys, owners only) as `Authorization: Bearer <key>`; the key decides the "
         "business. Lists are cursor-paginated (follow `next`), newest first. Errors are "
         '`{"error": {"code": ..., "message": ..., "fields": {...}}}`. Each key may make API_THROTTLE_RATE '
@@ -243,6 +244,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # several models have a "kind": name each choice set after its model
+    "ENUM_NAME_OVERRIDES": {
+        "WebhookEndpointKindEnum": "integrations.models.WebhookEndpoint.Kind",
+        "MessageKindEnum": "messaging.models.Message.Kind",
+        "ConsentEventKindEnum": "compliance.models.ConsentEvent.Kind",
+    },
 }
 
 LOGGING = {

@@ -2,6 +2,8 @@
 session or URL can choose another one. Throttling counts requests per key, not per address, so one noisy
 integration cannot starve the others behind the same NAT."""
 
+import logging
+
 from django.conf import settings
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed
@@ -10,6 +12,8 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from tenants.models import ApiKey
 from tenants.services_api_keys import api_key_authenticate
+
+logger = logging.getLogger(__name__)
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -61,7 +65,11 @@ class ApiKeyThrottle(SimpleRateThrottle):
         # the rate is parsed in __init__; parse it again here so a changed setting applies at once
         self.rate = self.get_rate()
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except Exception:  # the counter is in Redis: when it is down, serve rather than fail every request
+            logger.warning("API throttle unavailable; letting the request through", exc_info=True)
+            return True
 
     def get_cache_key(self, request, view) -> str | None:
         key = request.auth

@@ -79,9 +79,12 @@ class Period:
 
 def _parse_date(raw: str, label: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(raw.strip())
+        value = dt.date.fromisoformat(raw.strip())
     except ValueError:
         raise PeriodError(f"The “{label}” date {raw[:20]!r} is not a date like 2026-03-31.") from None
+    if not 2000 <= value.year <= 2100:  # and the previous period, a day past the end, stay representable
+        raise PeriodError(f"The “{label}” date must be between 2000 and 2100.")
+    return value
 
 
 def period_from_query(params, *, business: Business, today: dt.date | None = None) -> Period:
@@ -101,7 +104,7 @@ def period_from_query(params, *, business: Business, today: dt.date | None = Non
     raw_days = params.get("days", "")
     days = DEFAULT_DAYS
     if raw_days:
-        if not raw_days.isdigit() or int(raw_days) not in PRESETS:
+        if not (raw_days.isascii() and raw_days.isdigit()) or int(raw_days) not in PRESETS:
             raise PeriodError(f"Pick the last {', '.join(map(str, PRESETS))} days or a custom range.")
         days = int(raw_days)
     return Period(first=today - dt.timedelta(days=days - 1), last=today, tz=business.tz)
@@ -131,9 +134,10 @@ def textback_subquery(field: str) -> Subquery:
     """A column of the call's text-back message. The text-back's unique idempotency key is "textback:<call id>"
     (messaging.services.message_queue_textback), so this is one unique-index lookup per call."""
     return Subquery(
-        Message.objects.filter(idempotency_key=Concat(Value("textback:"), OuterRef("provider_call_id"))).values(field)[
-            :1
-        ],
+        Message.objects.filter(
+            business_id=OuterRef("business_id"),
+            idempotency_key=Concat(Value("textback:"), OuterRef("provider_call_id")),
+        ).values(field)[:1],
         output_field=DateTimeField() if field.endswith("_at") else None,
     )
 

@@ -2,10 +2,11 @@
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from compliance.services import audit
-from tenants.models import ApiKey, Business, User
+from tenants.models import ApiKey, Business, Membership, User
 
 NAME_MAX = 80
 
@@ -40,13 +41,24 @@ def api_key_revoke(*, key: ApiKey, actor: User) -> ApiKey:
 
 
 def api_key_authenticate(secret: str) -> ApiKey | None:
-    """The active key with this secret, or None. Notes when it was last used, at most once a minute per key, so a
-    busy integration does not write a row on every request."""
+    """The active key with this secret, or None. A key works only while the owner who created it is still an owner
+    of the business with an active account: removing or demoting someone ends their keys' access at once (an
+    owner leaving must not keep owner-level access through a key they copied). Notes when it was last used, at
+    most once a minute per key, so a busy integration does not write a row on every request."""
     if not secret or len(secret) > 200:
         return None
+    creator_is_owner = Membership.objects.filter(
+        business_id=OuterRef("business_id"), user_id=OuterRef("created_by_id"), role=Membership.Role.OWNER
+    )
     key = (
         ApiKey.objects.select_related("business", "created_by")
-        .filter(key_hash=ApiKey.hash_secret(secret), revoked_at__isnull=True, business__is_active=True)
+        .filter(
+            Exists(creator_is_owner),
+            key_hash=ApiKey.hash_secret(secret),
+            revoked_at__isnull=True,
+            business__is_active=True,
+            created_by__is_active=True,
+        )
         .first()
     )
     if key is None:

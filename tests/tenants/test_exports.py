@@ -104,6 +104,9 @@ def test_calls_export_has_every_call_of_the_week(fortnight, tenant_a, client_for
         ({"from": "yesterday"}, "is not a date like 2026-03-31"),
         ({"from": "2026-02-08", "to": "2026-02-02"}, "before the “From” date"),
         ({"from": "2025-01-01", "to": "2026-02-08"}, "at most 366 days"),
+        ({"to": "9999-12-31"}, "between 2000 and 2100"),
+        ({"from": "0001-01-01", "to": "0001-01-05"}, "between 2000 and 2100"),
+        ({"days": "²"}, "custom range"),
     ],
 )
 @pytest.mark.parametrize("kind", ["conversations", "calls"])
