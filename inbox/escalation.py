@@ -52,7 +52,7 @@ import unicodedata
 from django.conf import settings as django_settings
 from django.core import signing
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -535,6 +535,7 @@ def page_reply_receive(*, number, sender: str, event) -> tuple[Message, bool] | 
     text with no page waiting, which the caller path handles as before. Runs inside message_receive's transaction,
     before any caller row is touched; one indexed query for a caller (the business's members with that phone)."""
     from compliance.inbound import handle_keywords
+    from messaging.services import inbound_store
 
     business = number.business
     member_ids = list(
@@ -552,28 +553,9 @@ def page_reply_receive(*, number, sender: str, event) -> tuple[Message, bool] | 
     )
     if not running and code is None:
         return None
-    info = analyse(event.body)
-    try:
-        with transaction.atomic():
-            message = Message.objects.create(
-                business=business,
-                conversation=None,
-                phone_number=number,
-                direction=Message.Direction.INBOUND,
-                kind=Message.Kind.INBOUND,
-                from_number=sender,
-                to_number=number.e164,
-                body=event.body,
-                media=[{"url": url, "content_type": ctype} for url, ctype in event.media],
-                status=Message.Status.RECEIVED,
-                provider=number.provider,
-                provider_message_id=event.message_id,
-                trigger=Message.Trigger.USER,
-                encoding=info.encoding,
-                segments=info.segments,
-            )
-    except IntegrityError:  # the same webhook committed on another worker meanwhile
-        return Message.objects.get(provider_message_id=event.message_id), False
+    message, created = inbound_store(number=number, event=event, sender=sender, conversation=None)
+    if not created:  # the same webhook committed on another worker meanwhile
+        return message, False
     # Compliance first, as for any inbound text: a member's STOP must stop the business's texts to them.
     if handle_keywords(message=message, number=number, carrier_opt_out_type=event.opt_out_type) != "none":
         return message, True

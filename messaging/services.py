@@ -246,26 +246,9 @@ def message_receive(*, number, event) -> tuple[Message, bool]:
         now = timezone.now()
         contact = contact_get_locked(business=number.business, phone=sender)
         conversation, _ = conversation_open_for(contact=contact, at=now, phone_number=number)
-        try:
-            with transaction.atomic():
-                message = Message.objects.create(
-                    business=number.business,
-                    conversation=conversation,
-                    phone_number=number,
-                    direction=Message.Direction.INBOUND,
-                    kind=Message.Kind.INBOUND,
-                    from_number=sender,
-                    to_number=number.e164,
-                    body=event.body,
-                    media=[{"url": url, "content_type": ctype} for url, ctype in event.media],
-                    status=Message.Status.RECEIVED,
-                    provider=number.provider,
-                    provider_message_id=event.message_id,
-                    trigger=Message.Trigger.USER,
-                    **_segment_fields(event.body),
-                )
-        except IntegrityError:  # the same webhook committed on another worker meanwhile
-            return Message.objects.get(provider_message_id=event.message_id), False
+        message, created = inbound_store(number=number, event=event, sender=sender, conversation=conversation)
+        if not created:
+            return message, False
         # Compliance keywords first, before anything else reacts to the message.
         from compliance.inbound import handle_keywords
 
@@ -289,6 +272,32 @@ def message_receive(*, number, event) -> tuple[Message, bool]:
             from messaging.tasks import fetch_media_task
 
             transaction.on_commit(lambda: fetch_media_task.delay(message.pk))
+    return message, True
+
+
+def inbound_store(*, number, event, sender: str, conversation) -> tuple[Message, bool]:
+    """Insert an inbound text's row (in `conversation`, or in none for a team member's text), idempotent by the
+    carrier's message id: when the same webhook committed on another worker meanwhile, that row and False."""
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                business=number.business,
+                conversation=conversation,
+                phone_number=number,
+                direction=Message.Direction.INBOUND,
+                kind=Message.Kind.INBOUND,
+                from_number=sender,
+                to_number=number.e164,
+                body=event.body,
+                media=[{"url": url, "content_type": ctype} for url, ctype in event.media],
+                status=Message.Status.RECEIVED,
+                provider=number.provider,
+                provider_message_id=event.message_id,
+                trigger=Message.Trigger.USER,
+                **_segment_fields(event.body),
+            )
+    except IntegrityError:
+        return Message.objects.get(provider_message_id=event.message_id), False
     return message, True
 
 
