@@ -132,9 +132,12 @@ def body(response) -> bytes:
 
 def test_conversation_page_is_guarded(client_for, tenant_a, tenant_b, history):
     assert_guarded(
-        client_for, page_url(history["call"].conversation), own=tenant_a, other=tenant_b,
+        client_for,
+        page_url(history["call"].conversation),
+        own=tenant_a,
+        other=tenant_b,
         allowed_roles=Membership.Role.values,
-    )  # fmt: skip
+    )
 
 
 def test_photo_view_is_guarded(client_for, tenant_a, tenant_b, history):
@@ -215,9 +218,14 @@ def test_anonymous_contact_is_shown_as_a_pretty_number(client_for, tenant_a, con
 
 def test_failed_text_shows_its_error_in_plain_words(client_for, tenant_a, conversation_a):
     message(
-        conversation_a, direction="out", kind="reply", body="On our way", status="failed", when=at(10),
+        conversation_a,
+        direction="out",
+        kind="reply",
+        body="On our way",
+        status="failed",
+        when=at(10),
         error_message="The number is a landline and cannot receive texts.",
-    )  # fmt: skip
+    )
     html = client_for(tenant_a.operator).get(page_url(conversation_a)).content.decode()
     assert "Failed" in html
     assert "The number is a landline and cannot receive texts." in html
@@ -261,9 +269,11 @@ def test_query_count_does_not_grow_with_the_conversation(client_for, tenant_a, c
         message(conversation_a, direction="in", kind="inbound", body=f"m{i}", status="received", when=at(500 + i))
     for i in range(3):
         CallFactory(
-            phone_number=conversation_a.phone_number, contact=conversation_a.contact, conversation=conversation_a,
+            phone_number=conversation_a.phone_number,
+            contact=conversation_a.contact,
+            conversation=conversation_a,
             started_at=at(600 + i),
-        )  # fmt: skip
+        )
         consent(conversation_a, kind="help", when=at(700 + i))
     # notes with mentions, team actions, tags, and the caller's earlier conversations
     for i in range(4):
