@@ -649,34 +649,21 @@ def page_body(*, escalation: Escalation, conversation: Conversation, link: str) 
 
 
 def _queue_text(*, business, number, to: str, body: str, key: str, detail: str, trigger: str, now) -> Message:
-    """Queue a text to a member's phone from the business number: a team notification, in no caller's thread,
-    sent by the normal sending path (suppression check included). Idempotent by `key`."""
-    from messaging.services import enqueue_send
+    """Queue a page or a page reply to a member's phone from the business number: a team notification, in no
+    caller's thread, sent by the normal sending path (suppression check included). Idempotent by `key`."""
+    from messaging.services import message_queue_automatic
 
-    info = analyse(body)
-    message, created = Message.objects.get_or_create(
-        idempotency_key=key,
-        defaults={
-            "business": business,
-            "conversation": None,
-            "phone_number": number,
-            "direction": Message.Direction.OUTBOUND,
-            "kind": Message.Kind.NOTIFICATION,
-            "from_number": number.e164,
-            "to_number": to,
-            "body": body,
-            "encoding": info.encoding,
-            "segments": info.segments,
-            "status": Message.Status.QUEUED,
-            "provider": number.provider,
-            "trigger": trigger,
-            "trigger_detail": detail[:120],
-            "queued_at": now,
-            "next_attempt_at": now,
-        },
+    message, _ = message_queue_automatic(
+        business=business,
+        number=number,
+        to=to,
+        body=body,
+        kind=Message.Kind.NOTIFICATION,
+        key=key,
+        detail=detail,
+        trigger=trigger,
+        now=now,
     )
-    if created:
-        enqueue_send(message.pk)
     return message
 
 

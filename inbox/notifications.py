@@ -369,38 +369,24 @@ def _queue_sms(*, business, user, rows: list[Notification], now: dt.datetime):
     latest conversation in the batch that has one, else the business's first). It belongs to no conversation, so
     it never shows in a caller's thread or counts as a text to a caller; the sending worker skips it only if the
     member's number opted out (they replied STOP). Idempotent per batch (see deliver_member_notifications)."""
-    from messaging.services import enqueue_send
+    from messaging.services import message_queue_automatic
     from telephony.models import PhoneNumber
 
     numbers = [row.conversation.phone_number for row in rows if row.conversation and row.conversation.phone_number]
     number = numbers[-1] if numbers else PhoneNumber.objects.filter(business=business).order_by("pk").first()
     if number is None or number.e164 == user.phone:
         return None
-    body = sms_body(business=business, rows=rows)
-    info = analyse(body)
-    message, created = Message.objects.get_or_create(
+    message, _ = message_queue_automatic(
+        business=business,
+        number=number,
+        to=user.phone,
+        body=sms_body(business=business, rows=rows),
+        kind=Message.Kind.NOTIFICATION,
         # keyed by the batch's newest row: a retry of the same batch finds its text, while alerts that joined a
         # postponed batch (email down) still get a text of their own
-        idempotency_key=f"notification:{business.pk}:{user.pk}:{rows[-1].pk}",
-        defaults={
-            "business": business,
-            "conversation": None,
-            "phone_number": number,
-            "direction": Message.Direction.OUTBOUND,
-            "kind": Message.Kind.NOTIFICATION,
-            "from_number": number.e164,
-            "to_number": user.phone,
-            "body": body,
-            "encoding": info.encoding,
-            "segments": info.segments,
-            "status": Message.Status.QUEUED,
-            "provider": number.provider,
-            "trigger": Message.Trigger.SYSTEM,
-            "trigger_detail": f"member_alerts:{len(rows)}",
-            "queued_at": now,
-            "next_attempt_at": now,
-        },
+        key=f"notification:{business.pk}:{user.pk}:{rows[-1].pk}",
+        detail=f"member_alerts:{len(rows)}",
+        trigger=Message.Trigger.SYSTEM,
+        now=now,
     )
-    if created:
-        enqueue_send(message.pk)
     return message

@@ -19,11 +19,9 @@ still lists them), with an active account, not marked away (no MemberSettings ro
 import re
 
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from inbox import live
 from inbox.models import Conversation, ConversationEvent, RoutingSettings, Territory
-from messaging.segments import analyse
 from tenants.models import Membership
 
 _ZIP = re.compile(r"^([0-9]{5})(?:-[0-9]{4})?$")  # [0-9], not \d: ASCII digits only
@@ -158,7 +156,7 @@ def out_of_area_reply(conversation: Conversation, *, zip_code: str):
     from inbox.canned import first_name_of, render
     from inbox.models import ResponseSettings
     from messaging.models import Message
-    from messaging.services import enqueue_send
+    from messaging.services import message_queue_automatic
     from messaging.templating import OPT_OUT_FOOTER
 
     zip5 = normalise_zip(zip_code)
@@ -181,28 +179,15 @@ def out_of_area_reply(conversation: Conversation, *, zip_code: str):
     ).exists()
     if not texted_before and OPT_OUT_FOOTER.lower() not in body.lower():
         body = f"{body} {OPT_OUT_FOOTER}"  # the first text to a number says how to stop them
-    info = analyse(body)
-    now = timezone.now()
-    message, created = Message.objects.get_or_create(
-        idempotency_key=f"out_of_area:{conversation.pk}",
-        defaults={
-            "business": business,
-            "conversation": conversation,
-            "phone_number": number,
-            "direction": Message.Direction.OUTBOUND,
-            "kind": Message.Kind.OUT_OF_AREA,
-            "from_number": number.e164,
-            "to_number": contact.phone,
-            "body": body,
-            "encoding": info.encoding,
-            "segments": info.segments,
-            "status": Message.Status.QUEUED,
-            "provider": number.provider,
-            "trigger": Message.Trigger.RULE,
-            "trigger_detail": f"out_of_area:{zip5}",
-            "queued_at": now,
-            "next_attempt_at": now,
-        },
+    message, created = message_queue_automatic(
+        business=business,
+        conversation=conversation,
+        number=number,
+        to=contact.phone,
+        body=body,
+        kind=Message.Kind.OUT_OF_AREA,
+        key=f"out_of_area:{conversation.pk}",
+        detail=f"out_of_area:{zip5}",
     )
     if not created:
         return None
@@ -210,5 +195,4 @@ def out_of_area_reply(conversation: Conversation, *, zip_code: str):
         business=business, action="conversation.out_of_area_reply", target=conversation, message_id=message.pk, zip=zip5
     )
     live.touch(business_id, conversation.pk)
-    enqueue_send(message.pk)
     return message

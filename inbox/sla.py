@@ -276,7 +276,7 @@ def follow_up_send(timer: Timer, conversation: Conversation, now: dt.datetime):
     or None when nothing was queued."""
     from intake.services import intake_link_for, intake_url
     from messaging.models import Message
-    from messaging.services import enqueue_send
+    from messaging.services import message_queue_automatic
 
     business = conversation.business
     settings = settings_for(business)
@@ -298,29 +298,23 @@ def follow_up_send(timer: Timer, conversation: Conversation, now: dt.datetime):
     except NoSendWindowError:
         logger.warning("no follow-up for conversation %s: its number never has a send window", conversation.pk)
         return None
-    number = conversation.phone_number
     link = intake_link_for(conversation=conversation, now=now)
     rendered = follow_up_text(
         business=business, template=settings.follow_up_template, contact_name=contact.name, intake_link=intake_url(link)
     )
-    message = Message.objects.create(
+    # Held for quiet hours, the row waits with a later due time and the outbound sweeper sends it when the window
+    # opens; due now, it is rung after commit.
+    message, _ = message_queue_automatic(
         business=business,
         conversation=conversation,
-        phone_number=number,
-        direction=Message.Direction.OUTBOUND,
-        kind=Message.Kind.FOLLOW_UP,
-        from_number=number.e164,
-        to_number=contact.phone,
+        number=conversation.phone_number,
+        to=contact.phone,
         body=rendered.body,
-        encoding=rendered.encoding,
-        segments=rendered.segments,
-        status=Message.Status.QUEUED,
-        provider=number.provider,
-        idempotency_key=f"follow_up:{conversation.pk}",
-        trigger=Message.Trigger.RULE,
-        trigger_detail=f"follow_up:{settings.follow_up_delay_minutes}min",
-        queued_at=now,
-        next_attempt_at=first_attempt,
+        kind=Message.Kind.FOLLOW_UP,
+        key=f"follow_up:{conversation.pk}",
+        detail=f"follow_up:{settings.follow_up_delay_minutes}min",
+        now=now,
+        due_at=first_attempt,
     )
     conversation.follow_up_sent_at = now
     conversation.save(update_fields=["follow_up_sent_at"])
@@ -332,7 +326,4 @@ def follow_up_send(timer: Timer, conversation: Conversation, now: dt.datetime):
         held_until=first_attempt.isoformat() if first_attempt > now else None,
     )
     live.touch(business.pk, conversation.pk)
-    if first_attempt <= now:
-        enqueue_send(message.pk)
-    # Held for quiet hours: a row with a due time, which the outbound sweeper sends when the window opens.
     return message

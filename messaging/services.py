@@ -96,33 +96,67 @@ def message_queue_textback(*, call, conversation, first_text: bool) -> Message:
     return message
 
 
-def message_queue_system_reply(*, inbound: Message, number, kind: str, body: str, rule: str) -> Message:
-    """Queue an automatic answer to an inbound message (help text, opt-out confirmation) in its conversation.
-    Runs in the inbound message's transaction; at most one per inbound message and rule (unique key)."""
+def message_queue_automatic(
+    *,
+    business,
+    number,
+    to: str,
+    body: str,
+    kind: str,
+    key: str,
+    detail: str,
+    trigger: str = Message.Trigger.RULE,
+    conversation=None,
+    now: dt.datetime | None = None,
+    due_at: dt.datetime | None = None,
+) -> tuple[Message, bool]:
+    """Queue a text nobody typed (a rule's or the system's) from `number` to `to`, at most once per `key` (a unique
+    column, so a replay or a second sweeper finds the first row: returned with False). Runs in the caller's
+    transaction; the send is rung after commit when the row is new and due now (`due_at` later, e.g. after the
+    recipient's quiet hours: the outbound sweeper sends it then). `conversation` None is a team member's text,
+    in no caller's thread."""
+    now = now or timezone.now()
+    due_at = due_at or now
     info = analyse(body)
-    now = timezone.now()
-    message, _ = Message.objects.get_or_create(
-        idempotency_key=f"{rule}:{inbound.provider_message_id or inbound.pk}",
+    message, created = Message.objects.get_or_create(
+        idempotency_key=key,
         defaults={
-            "business": inbound.business,
-            "conversation": inbound.conversation,
+            "business": business,
+            "conversation": conversation,
             "phone_number": number,
             "direction": Message.Direction.OUTBOUND,
             "kind": kind,
             "from_number": number.e164,
-            "to_number": inbound.from_number,
+            "to_number": to,
             "body": body,
             "encoding": info.encoding,
             "segments": info.segments,
             "status": Message.Status.QUEUED,
             "provider": number.provider,
-            "trigger": Message.Trigger.RULE,
-            "trigger_detail": f"{rule}:{inbound.provider_message_id}"[:120],
+            "trigger": trigger,
+            "trigger_detail": detail[:120],
             "queued_at": now,
-            "next_attempt_at": now,
+            "next_attempt_at": due_at,
         },
     )
-    enqueue_send(message.pk)
+    if created and due_at <= now:
+        enqueue_send(message.pk)
+    return message, created
+
+
+def message_queue_system_reply(*, inbound: Message, number, kind: str, body: str, rule: str) -> Message:
+    """Queue an automatic answer to an inbound message (help text, opt-out confirmation) in its conversation.
+    Runs in the inbound message's transaction; at most one per inbound message and rule (unique key)."""
+    message, _ = message_queue_automatic(
+        business=inbound.business,
+        conversation=inbound.conversation,
+        number=number,
+        to=inbound.from_number,
+        body=body,
+        kind=kind,
+        key=f"{rule}:{inbound.provider_message_id or inbound.pk}",
+        detail=f"{rule}:{inbound.provider_message_id}",
+    )
     return message
 
 
