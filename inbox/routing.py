@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 
 from inbox import live
 from inbox.models import Conversation, ConversationEvent, RoutingSettings, Territory
+from secdesk.orm import preloaded
 from tenants.models import Membership
 
 _ZIP = re.compile(r"^([0-9]{5})(?:-[0-9]{4})?$")  # [0-9], not \d: ASCII digits only
@@ -72,6 +73,13 @@ def _matching_territories(*, business_id: int, zip_code: str) -> list[Territory]
     return sorted(territories, key=lambda t: (-longest(t), t.name.casefold(), t.pk))
 
 
+def _mode(conversation: Conversation) -> str | None:
+    loaded = preloaded(conversation, "business.routing_settings")
+    if loaded is not ...:
+        return loaded.mode if loaded is not None else None
+    return RoutingSettings.objects.filter(business_id=conversation.business_id).values_list("mode", flat=True).first()
+
+
 def route_new_conversation(conversation: Conversation, *, zip_code: str = "", wait_for_zip: bool = True) -> int | None:
     """Assign `conversation` by the business's rule if it is open and has no assignee yet; return the user id
     assigned, or None. Runs inside the transaction that created the conversation (or took the caller's intake
@@ -88,8 +96,9 @@ def route_new_conversation(conversation: Conversation, *, zip_code: str = "", wa
 
     Writes a ConversationEvent "assigned" (actor None, the rule in its data) and tells open inbox pages."""
     business_id = conversation.business_id
-    # Unlocked first: a business on manual routing (the default) pays this one read and nothing else.
-    mode = RoutingSettings.objects.filter(business_id=business_id).values_list("mode", flat=True).first()
+    # Unlocked first: a business on manual routing (the default) pays this one read (none when the business came
+    # with its settings loaded) and nothing else.
+    mode = _mode(conversation)
     if mode in (None, RoutingSettings.Mode.MANUAL):
         return None
     unassigned = (

@@ -28,7 +28,9 @@ def contact_get_locked(*, business: Business, phone: str, **annotations) -> Cont
         unique_fields=["business", "phone"],
         update_fields=["phone"],  # a no-op update: returns the existing row's id and locks it
     )
-    return Contact.objects.annotate(**annotations).get(pk=contact.pk)
+    contact = Contact.objects.annotate(**annotations).get(pk=contact.pk)
+    contact.business = business  # the caller's copy, with whatever it has loaded (hours, settings): no re-read
+    return contact
 
 
 def conversation_open_for(
@@ -46,8 +48,11 @@ def conversation_open_for(
     if conversation is not None:
         return conversation, False
     conversation = Conversation.objects.create(
-        business_id=contact.business_id, contact=contact, phone_number=phone_number, last_activity_at=at
+        business=contact.business, contact=contact, phone_number=phone_number, last_activity_at=at
     )
+    # Nothing can hang off a row nobody else can see yet: its intake link is known to be missing (the text-back
+    # creates it without looking first).
+    Conversation.intake_link.related.set_cached_value(conversation, None)
     conversation_started(conversation, zip_code=contact.zip_code or zip_code)
     return conversation, True
 

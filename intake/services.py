@@ -41,6 +41,7 @@ from intake.models import (
     IntakeSettings,
     IntakeSubmission,
 )
+from secdesk.orm import preloaded
 from tenants.models import Business
 
 DEFAULT_LINK_LIFETIME_DAYS = 14
@@ -100,14 +101,20 @@ def intake_link_for(*, conversation: Conversation, now: dt.datetime | None = Non
     conversation is still open (a caller calling again weeks later) gets a fresh expiry, so a text never carries a
     dead link."""
     now = now or timezone.now()
-    existing = IntakeLink.objects.filter(conversation=conversation).first()
+    existing = preloaded(conversation, "intake_link")  # a conversation created in this transaction has none
+    if existing is ...:
+        existing = IntakeLink.objects.filter(conversation=conversation).first()
     if existing is not None and existing.expires_at > now:
         return existing
-    lifetime = (
-        IntakeSettings.objects.filter(business_id=conversation.business_id)
-        .values_list("link_lifetime_days", flat=True)
-        .first()
-    )
+    loaded = preloaded(conversation, "business.intake_settings")
+    if loaded is ...:
+        lifetime = (
+            IntakeSettings.objects.filter(business_id=conversation.business_id)
+            .values_list("link_lifetime_days", flat=True)
+            .first()
+        )
+    else:
+        lifetime = loaded.link_lifetime_days if loaded is not None else None
     expires_at = now + dt.timedelta(days=lifetime or DEFAULT_LINK_LIFETIME_DAYS)
     if existing is not None:
         IntakeLink.objects.filter(pk=existing.pk).update(expires_at=expires_at)

@@ -3,7 +3,8 @@
 `emit` runs inside the transaction of whatever caused the event (a missed call, an inbound text, a booking): it
 writes one delivery row per active endpoint subscribed to the event and rings the delivery task on commit, so
 an event is never lost (the row is there or the cause rolled back too) and never sent for work that rolled back.
-With no endpoints it costs one indexed query, and the payload is not even built (builders pass a callable).
+With no endpoints it costs at most one indexed query every couple of seconds per process, and the payload is not
+even built (builders pass a callable).
 
 Payload (stable; fields are only ever added):
     {"id": "<uuid, the same on every retry and resend>", "type": "call.missed",
@@ -21,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations.models import SLACK_EVENTS, WebhookDelivery, WebhookEndpoint
+from secdesk.ttl import TTLCache
 
 RETRY_FOR = dt.timedelta(hours=24)
 
@@ -29,10 +31,23 @@ def envelope(*, event_id: uuid.UUID, event_type: str, slug: str, at: dt.datetime
     return {"id": str(event_id), "type": event_type, "created_at": at.isoformat(), "business": slug, "data": data}
 
 
+# Most businesses have no endpoint. Whether one has any is reused per process for a couple of seconds (the setting
+# that also covers a number's configuration), which spares the missed-call path its lookups: a new endpoint hears
+# events from at most that long after it is saved. The endpoints themselves are always read fresh, so a paused or
+# deleted one is never written to.
+_has_endpoints = TTLCache("TELEPHONY_CONFIG_CACHE_SECONDS")
+
+
+def _any_active(business_id: int) -> bool:
+    return WebhookEndpoint.objects.filter(business_id=business_id, active=True).exists()
+
+
 def emit(*, business_id: int, event_type: str, data: dict | Callable[[], dict]) -> list[WebhookDelivery]:
     """Queue `event_type` for every active endpoint of the business that subscribed to it (Slack endpoints only
     hear new leads, urgent cases and bookings). Call inside the transaction of the cause; idempotence is the
     caller's (call it once per real event, e.g. after the webhook's unique-row insert). Returns the rows."""
+    if not _has_endpoints.get(business_id, lambda: _any_active(business_id)):
+        return []
     endpoints = [
         endpoint
         for endpoint in WebhookEndpoint.objects.filter(business_id=business_id, active=True)

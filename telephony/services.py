@@ -65,7 +65,13 @@ def number_for(to: str, *, provider: str) -> PhoneNumber | None:
 def _load_number(e164: str, provider: str) -> PhoneNumber | None:
     recent = timezone.now().date() - dt.timedelta(days=1)
     return (
-        PhoneNumber.objects.select_related("business", "business__textback_settings")
+        PhoneNumber.objects.select_related(
+            "business",
+            "business__textback_settings",
+            "business__response_settings",
+            "business__routing_settings",
+            "business__intake_settings",
+        )
         .prefetch_related(
             "business__hours",
             "business__carrier_credentials",
@@ -224,6 +230,15 @@ def call_status_changed(*, number: PhoneNumber, event: CallStatusEvent, at: dt.d
 
 
 @transaction.atomic
+def number_of_call(*, provider: str, call_id: str) -> PhoneNumber | None:
+    """The business number a call of ours came in on (with its business), for callbacks that do not say."""
+    return (
+        PhoneNumber.objects.select_related("business")
+        .filter(calls__provider=provider, calls__provider_call_id=call_id)
+        .first()
+    )
+
+
 def call_recording_ready(*, number: PhoneNumber, event: RecordingEvent) -> Call | None:
     """Attach a voicemail recording to its call. Idempotent; a recording of another business's call is ignored."""
     call = Call.objects.filter(
