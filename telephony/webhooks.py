@@ -131,9 +131,17 @@ def call_status(request: HttpRequest, provider: WebhookCarrier, number: PhoneNum
     return HttpResponse(status=204)
 
 
-@carrier_webhook("twilio")
-def recording(request: HttpRequest, provider: WebhookCarrier, number: PhoneNumber) -> HttpResponse:
-    services.call_recording_ready(number=number, event=provider.parse_recording(request))
+@carrier_webhook("twilio", find_number=False)
+def recording(request: HttpRequest, provider: WebhookCarrier, number: None) -> HttpResponse:
+    """Twilio's recording status callback carries no `To`: the call it belongs to names our number (and so the
+    account whose signature it must carry)."""
+    event = provider.parse_recording(request)
+    number = services.number_of_call(provider="twilio", call_id=event.call_id)
+    if number is None:
+        logger.warning("twilio recording %s for a call we do not know", event.recording_id)
+        return HttpResponse(status=204)
+    require_account(provider, request, number.business)
+    services.call_recording_ready(number=number, event=event)
     return HttpResponse(status=204)
 
 
