@@ -9,4 +9,5 @@ RUN DEBUG=1 python manage.py collectstatic --no-input -v 0
 RUN useradd --create-home secdesk && mkdir -p /app/media && chown secdesk /app/media
 USER secdesk
 EXPOSE 8000
-CMD ["gunicorn", "secdesk.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]
+# Binds 0.0.0.0:8000; WEB_CONCURRENCY, GUNICORN_THREADS, LOG_FORMAT tune it (deploy/gunicorn.conf.py).
+CMD ["gunicorn", "secdesk.wsgi", "-c", "deploy/gunicorn.conf.py"]

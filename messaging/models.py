@@ -93,6 +93,8 @@ class Message(models.Model):
                 condition=Q(status__in=["queued", "unknown"]),
                 name="message_due_idx",
             ),
+            # the sweeper's stuck-send check and /metrics: rows in flight (partial: a handful at any time)
+            models.Index(fields=["sending_at"], condition=Q(status="sending"), name="message_sending_idx"),
         ]
 
     def __str__(self) -> str:

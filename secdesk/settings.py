@@ -7,6 +7,9 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+
+from secdesk.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every log line of the request (including other middleware's) carries its id.
+    "secdesk.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -56,6 +61,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",  # CONTENT_SECURITY_POLICY below
     "django_htmx.middleware.HtmxMiddleware",
     # Must run after authentication: resolves request.business for /app/<slug>/ URLs.
     "tenants.middleware.TenantMiddleware",
@@ -93,13 +99,16 @@ if env.bool("DB_POOL", default=True):
         "max_size": env.int("DB_POOL_MAX", default=10),
         "timeout": 10,
     }
+    # Django then has the pool check each connection as it is handed out (one empty round trip): after PostgreSQL
+    # restarts, every idle pooled connection is dead, and without the check each would fail one request with a 500.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "secdesk.cache.RedisCache",  # Django's, reusing its client (see the module)
         "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
         "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="secdesk"),
         "TIMEOUT": 300,
@@ -169,7 +178,14 @@ CELERY_TASK_ROUTES = {
     "messaging.tasks.sweep_outbound": {"queue": "textback"},
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing happens inside requests (on commit): with the broker down, Celery's default policy (3 retries, up to
+# 1 s apart) held every webhook for 0.6-1.7 s. One immediate retry still gets past a connection that went stale
+# when Redis restarted; anything longer is the sweeper's job, as the row is already committed.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Several deployments sharing one Redis database (staging, the reliability tests) each need their own queues.
+if CELERY_BROKER_KEY_PREFIX := env.str("CELERY_BROKER_KEY_PREFIX", default=""):
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = CELERY_BROKER_KEY_PREFIX
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbound": {"task": "messaging.tasks.sweep_outbound", "schedule": 2.0, "options": {"expires": 2.0}},
     # members' alerts (email and text), batched per member; on the default queue, as email can be slow
@@ -188,6 +204,15 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_TIMEZONE = "UTC"
+
+# Outbound sending (messaging/sending.py): when a `sending` row counts as abandoned by a dead worker (keep it above
+# the task time limit), how long an ambiguous send waits before it is looked up at the carrier, and how often the
+# sweeper may re-ring a queued row. The defaults are the production values; the reliability tests shorten them.
+MESSAGING_STUCK_SENDING_SECONDS = env.float("MESSAGING_STUCK_SENDING_SECONDS", default=CELERY_TASK_TIME_LIMIT + 30)
+MESSAGING_RECONCILE_AFTER_SECONDS = env.float("MESSAGING_RECONCILE_AFTER_SECONDS", default=30.0)
+# An ambiguous send still missing from the carrier's listing this long after the attempt never got there: queued again.
+MESSAGING_RESEND_ABSENT_AFTER_SECONDS = env.float("MESSAGING_RESEND_ABSENT_AFTER_SECONDS", default=120.0)
+MESSAGING_SWEEP_REENQUEUE_SECONDS = env.float("MESSAGING_SWEEP_REENQUEUE_SECONDS", default=15.0)
 
 # Carriers: one module per provider, registered here.
 TELEPHONY_PROVIDERS = {
@@ -252,18 +277,16 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        # The twilio client logs every request's headers at INFO; keep carrier traffic out of the logs.
-        "twilio.http_client": {"level": "WARNING"},
-    },
-}
+# Logging (secdesk/logging.py): JSON lines in production, plain text in development (LOG_FORMAT overrides), a
+# request id on every web request's lines, task name and id on a Celery task's, secrets masked on every handler.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+# Error pages and error e-mails mask secrets too (headers, POST fields, local variables, query strings).
+DEFAULT_EXCEPTION_REPORTER = "secdesk.logging.SecretsExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "secdesk.logging.SecretsExceptionReporterFilter"
+
+# Prometheus /metrics (secdesk/metrics.py) answers only `Authorization: Bearer <METRICS_TOKEN>`; unset: 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # Production hardening: on unless DEBUG.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -276,4 +299,23 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# --- Content-Security-Policy (django-csp) ---------------------------------------------------------------------------
+# Everything the pages load comes from our own origin (htmx is vendored in static/). Scripts: our files only, no
+# inline script and no eval (base.html turns htmx's allowEval off; no template uses hx-on or js: values).
+# Styles allow 'unsafe-inline' because templates set style attributes, some with per-business values (the brand
+# colour as style="--brand: ...", the intake header's colours); no template has a <style> element, and CSS cannot
+# run script. Images come from our own /media/ routes (logos, caller media); no page uses a data: image.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# --- end of Content-Security-Policy -------------------------------------------------------------------------------
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

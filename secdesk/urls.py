@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django_ratelimit.decorators import ratelimit
 
-from secdesk import views
+from secdesk import metrics, views
 from secdesk.media import media_urlpatterns
 
 app_patterns = [
@@ -29,6 +29,7 @@ admin.site.login = ratelimit(key="ip", rate="5/m", method="POST", block=True)(ad
 urlpatterns = [
     path("", views.root, name="root"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics.metrics_view, name="metrics"),  # Prometheus; off unless METRICS_TOKEN is set
     path("admin/", admin.site.urls),
     path("accounts/", include("tenants.urls_accounts")),
     path("app/", views.home, name="home"),

@@ -31,6 +31,27 @@ def browser():
         instance.close()
 
 
+@pytest.fixture(autouse=True)
+def no_csp_violations(browser, monkeypatch):
+    """Every browser context a test opens reports what the Content-Security-Policy blocked; the test fails on any
+    (an inline script or style element, eval, a third-party load), so a page that quietly lost behaviour to the
+    policy cannot pass."""
+    blocked: list[str] = []
+    new_context = browser.new_context
+
+    def watched_context(*args, **kwargs):
+        context = new_context(*args, **kwargs)
+        context.on(
+            "console",
+            lambda message: "Content Security Policy" in message.text and blocked.append(message.text),
+        )
+        return context
+
+    monkeypatch.setattr(browser, "new_context", watched_context)
+    yield
+    assert blocked == [], blocked
+
+
 @pytest.fixture
 def phone(browser):
     context = browser.new_context(
