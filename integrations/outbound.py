@@ -84,10 +84,11 @@ def emit(*, business_id: int, event_type: str, data: dict | Callable[[], dict]) 
 
 def ring(delivery_ids: list[int]) -> None:
     """Enqueue the delivery task for these rows once the current transaction commits (the sweeper catches any
-    the broker loses)."""
+    the broker loses). Robust: with the broker down the error is logged, never raised into the request that
+    committed (a carrier webhook would answer 500 for a row that is safely stored)."""
     from integrations.tasks import deliver_webhook_task
 
-    transaction.on_commit(lambda: [deliver_webhook_task.delay(pk) for pk in delivery_ids])
+    transaction.on_commit(lambda: [deliver_webhook_task.delay(pk) for pk in delivery_ids], robust=True)
 
 
 def _conversation_url(slug: str, conversation_id: int) -> str:

@@ -26,6 +26,7 @@ from inbox import live
 from messaging.errors import plain_error
 from messaging.models import Message
 from secdesk.crypto import InvalidToken
+from secdesk.ttl import TTLCache
 from telephony.models import CarrierCredential
 from telephony.providers import get_provider
 from telephony.providers.base import Credentials, SendError
@@ -34,8 +35,9 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 TEXTBACK_VALIDITY_SECONDS = 900  # a text-back older than this is no longer "we just missed your call"
-STUCK_SENDING_AFTER = dt.timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 30)
-RECONCILE_AFTER = dt.timedelta(seconds=30)
+STUCK_SENDING_AFTER = dt.timedelta(seconds=settings.MESSAGING_STUCK_SENDING_SECONDS)
+RECONCILE_AFTER = dt.timedelta(seconds=settings.MESSAGING_RECONCILE_AFTER_SECONDS)
+RESEND_ABSENT_AFTER = dt.timedelta(seconds=settings.MESSAGING_RESEND_ABSENT_AFTER_SECONDS)
 GIVE_UP_RECONCILING_AFTER = dt.timedelta(hours=1)
 S = Message.Status
 
@@ -46,16 +48,27 @@ def backoff(attempt: int) -> dt.timedelta:
     return dt.timedelta(seconds=base / 2 + random.uniform(0, base / 2))
 
 
+# A business's carrier account, reused per process for a couple of seconds like the webhooks' account tokens.
+_credentials = TTLCache("TELEPHONY_CONFIG_CACHE_SECONDS")
+
+
 def credentials_for(message: Message) -> Credentials | None:
     """The business's own carrier account for this provider, else the platform's (Twilio only), else None."""
     if message.provider != "twilio":
         return None
-    credential = CarrierCredential.objects.filter(business_id=message.business_id, provider="twilio").first()
+    credentials = _credentials.get(message.business_id, lambda: _load_credentials(message.business_id))
+    if credentials is InvalidToken:
+        raise SendError("The stored carrier token cannot be decrypted.", code="bad_creds", permanent=True)
+    return credentials
+
+
+def _load_credentials(business_id: int):
+    credential = CarrierCredential.objects.filter(business_id=business_id, provider="twilio").first()
     if credential is not None:
         try:
             return Credentials(account_id=credential.account_sid, secret=credential.auth_token)
         except InvalidToken:
-            raise SendError("The stored carrier token cannot be decrypted.", code="bad_creds", permanent=True) from None
+            return InvalidToken  # remembered like an answer, raised by credentials_for
     if settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN:
         return Credentials(account_id=settings.TWILIO_ACCOUNT_SID, secret=settings.TWILIO_AUTH_TOKEN)
     return None
@@ -213,10 +226,12 @@ def _record_error(message: Message, error: SendError) -> str:
 
 
 def reconcile_message(*, message_id: int) -> str:
-    """Settle a message whose send may or may not have reached the carrier, without ever resending it: the
-    status callback (our id is in its URL) or a lookup at the carrier finding it means sent; if neither has turned
-    it up an hour after the attempt, it ends `failed` ("unconfirmed") for a person to follow up. Absence at the
-    carrier is not trusted as proof (a message still queued there may not be listed yet), so no automatic resend."""
+    """Settle a message whose send may or may not have reached the carrier, never resending it blindly: the status
+    callback (our id is in its URL) or a lookup at the carrier finding it means sent. A lookup that answers without
+    it RESEND_ABSENT_AFTER after the attempt (long after the carrier lists a message it took) means the request
+    never reached the carrier (a worker died before sending, or the carrier dropped it unaccepted): it is queued
+    again, once, through the normal claim. When lookups keep failing for an hour, or the provider cannot look
+    messages up, it ends `failed` ("unconfirmed") for a person to follow up."""
     now = timezone.now()
     with transaction.atomic():
         message = (
@@ -232,7 +247,7 @@ def reconcile_message(*, message_id: int) -> str:
     provider = get_provider(message.provider)
     lookup = getattr(provider, "lookup_message", None)
     attempted_at = message.sending_at or message.created_at
-    found, unreadable = None, ""
+    found, unreadable, looked_up = None, "", False
     try:
         credentials = credentials_for(message)
     except SendError as error:
@@ -246,6 +261,7 @@ def reconcile_message(*, message_id: int) -> str:
                 body=message.body,
                 since=attempted_at - dt.timedelta(minutes=1),
             )
+            looked_up = True
         except Exception:
             logger.warning("lookup for message %s failed; will try again", message.pk, exc_info=True)
     if found is not None:
@@ -258,6 +274,13 @@ def reconcile_message(*, message_id: int) -> str:
         if unreadable:
             _fail(message, code=unreadable, now=now)
             return "reconciled: credentials unreadable"
+        if looked_up and now - attempted_at >= RESEND_ABSENT_AFTER:
+            message.status = S.QUEUED
+            message.next_attempt_at = now
+            message.error_message = "The carrier never received this message; sending it again."
+            message.save(update_fields=["status", "next_attempt_at", "error_message"])
+            transaction.on_commit(lambda: _enqueue_send(message.pk))
+            return "reconciled: not at the carrier, queued again"
         if now - attempted_at >= GIVE_UP_RECONCILING_AFTER or lookup is None:
             _fail(message, code="unconfirmed", now=now)
             return "reconciled: unconfirmed"
@@ -271,7 +294,7 @@ def _enqueue_send(message_id: int) -> None:
 
 
 SWEEP_GRACE = dt.timedelta(seconds=2)  # leave the on-commit fast path time to run first
-SWEEP_REENQUEUE_EVERY = dt.timedelta(seconds=15)
+SWEEP_REENQUEUE_EVERY = dt.timedelta(seconds=settings.MESSAGING_SWEEP_REENQUEUE_SECONDS)
 SWEEP_BATCH = 500
 
 

@@ -305,7 +305,8 @@ def message_receive(*, number, event) -> tuple[Message, bool]:
         if message.media:
             from messaging.tasks import fetch_media_task
 
-            transaction.on_commit(lambda: fetch_media_task.delay(message.pk))
+            # robust: a down broker must not turn the committed message into a 500 (the error is logged)
+            transaction.on_commit(lambda: fetch_media_task.delay(message.pk), robust=True)
     return message, True
 
 

@@ -3,6 +3,7 @@
 import datetime as dt
 import threading
 import time
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -10,7 +11,8 @@ from django.utils import timezone
 
 from inbox.models import Contact
 from messaging.models import Message
-from messaging.sending import reconcile_message, send_message, sweep_outbound
+from messaging.sending import RESEND_ABSENT_AFTER, reconcile_message, send_message, sweep_outbound
+from telephony.providers.twilio import TwilioProvider
 from tests import twilio
 from tests.factories import OutboundMessageFactory
 from tests.numbers import CALLER, NUMBER_A
@@ -197,16 +199,36 @@ def test_timeout_reconciled_by_the_status_callback(number_a, fake_twilio):
 
 
 @pytest.mark.django_db
-def test_unconfirmed_send_is_never_resent_and_ends_failed_for_a_person(number_a, fake_twilio):
+def test_send_the_carrier_never_received_is_queued_again_once(number_a, fake_twilio):
+    """Absent from the carrier's listing long after the attempt: the request never arrived, so it is sent again
+    (once, through the claim); absent just after the attempt proves nothing yet."""
     fake_twilio.then(("hang", 2.0))  # Twilio "never accepted" it (the fake answers late with a 503)
     message = missed_call()
     assert send_message(message_id=message.pk) == "unknown"
     Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
     assert reconcile_message(message_id=message.pk) == "reconcile later"
     Message.objects.filter(pk=message.pk).update(
+        next_attempt_at=timezone.now(), sending_at=timezone.now() - RESEND_ABSENT_AFTER - dt.timedelta(seconds=1)
+    )
+    assert reconcile_message(message_id=message.pk) == "reconciled: not at the carrier, queued again"
+    message.refresh_from_db()
+    assert message.status == S.QUEUED and "sending it again" in message.error_message
+    assert send_message(message_id=message.pk) == "sent"
+    assert send_message(message_id=message.pk) == "nothing to claim"
+    assert len(fake_twilio.requests) == 2 and len(fake_twilio.accepted) == 1
+
+
+@pytest.mark.django_db
+def test_unconfirmed_send_is_never_resent_and_ends_failed_for_a_person(number_a, fake_twilio):
+    """When the carrier cannot be asked, absence proves nothing: after an hour it ends failed for a person."""
+    fake_twilio.then(("hang", 2.0))
+    message = missed_call()
+    assert send_message(message_id=message.pk) == "unknown"
+    Message.objects.filter(pk=message.pk).update(
         next_attempt_at=timezone.now(), sending_at=timezone.now() - dt.timedelta(hours=2)
     )
-    assert reconcile_message(message_id=message.pk) == "reconciled: unconfirmed"
+    with mock.patch.object(TwilioProvider, "lookup_message", side_effect=ConnectionError("carrier API down")):
+        assert reconcile_message(message_id=message.pk) == "reconciled: unconfirmed"
     message.refresh_from_db()
     assert message.status == S.FAILED and "not resent" in message.error_message
     assert send_message(message_id=message.pk) == "nothing to claim"
