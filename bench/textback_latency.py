@@ -63,10 +63,17 @@ class Stack:
     def __init__(self):
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, *args: str, env: dict) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
+    def start(self, *args: str, env: dict, log: Path | None = None) -> subprocess.Popen:
+        """Start a process in its own session; its output goes to `log` when given (kept as evidence of errors
+        under load), else nowhere."""
+        out = log.open("ab") if log else subprocess.DEVNULL
+        try:
+            proc = subprocess.Popen(
+                args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        finally:
+            if log:
+                out.close()
         self.procs.append(proc)
         return proc
 
@@ -82,7 +89,14 @@ class Stack:
         self.procs.clear()
 
 
-def base_env(args) -> dict:
+def tenants(count: int) -> list[tuple[str, str, str]]:
+    """(account SID, auth token, number) of each bench business: the first is the one this bench always used, the
+    others each have their own subaccount, as an account belongs to one business."""
+    extra = [(f"AC{i:032x}", f"{i:032x}", f"+1415524{i:04d}") for i in range(1, count)]
+    return [(ACCOUNT_SID, AUTH_TOKEN, NUMBER), *extra]
+
+
+def base_env(args, *, db: str = DB, redis_db: int = 3) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "CELERY_"))}
     env.update(
         DEBUG="0",
@@ -91,8 +105,8 @@ def base_env(args) -> dict:
         SECURE_SSL_REDIRECT="0",
         SECURE_COOKIES="0",
         PUBLIC_BASE_URL=f"http://127.0.0.1:{args.port}",
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{DB}",
-        REDIS_URL="redis://127.0.0.1:6379/3",
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{db}",
+        REDIS_URL=f"redis://127.0.0.1:6379/{redis_db}",
         TWILIO_API_BASE_URL=f"http://127.0.0.1:{args.fake_port}",
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
@@ -100,23 +114,31 @@ def base_env(args) -> dict:
     return env
 
 
-def prepare_database(env: dict) -> None:
-    sh("dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", DB)
-    sh("createdb", "-h", "127.0.0.1", "-U", "postgres", DB)
+def prepare_database(env: dict, *, db: str = DB, redis_db: int = 3, businesses: int = 1) -> None:
+    """A fresh database with `businesses` open-all-hours businesses (see tenants()), each with one forwarded-mode
+    number, and an empty bench Redis database."""
+    sh("dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", db)
+    sh("createdb", "-h", "127.0.0.1", "-U", "postgres", db)
     sh(PY, "manage.py", "migrate", "--no-input", env=env)
     setup = f"""
 import datetime as dt
 from tenants.models import Business, BusinessHours
 from telephony.models import CarrierCredential, PhoneNumber
-b = Business.objects.create(name="Bench Plumbing", slug="bench", timezone="America/New_York")
-BusinessHours.objects.bulk_create(BusinessHours(business=b, weekday=d, opens=dt.time(0), closes=dt.time(0)) for d in range(7))
-c = CarrierCredential(business=b, provider="twilio", account_sid="{ACCOUNT_SID}")
-c.auth_token = "{AUTH_TOKEN}"
-c.save()
-PhoneNumber.objects.create(business=b, e164="{NUMBER}", provider="twilio", mode="forwarded", voicemail_enabled=False)
+for i, (account_sid, token, number) in enumerate({tenants(businesses)!r}):
+    b = Business.objects.create(
+        name="Bench Plumbing" + (f" {{i}}" if i else ""), slug="bench" + (f"-{{i}}" if i else ""),
+        timezone="America/New_York",
+    )
+    BusinessHours.objects.bulk_create(
+        BusinessHours(business=b, weekday=d, opens=dt.time(0), closes=dt.time(0)) for d in range(7)
+    )
+    c = CarrierCredential(business=b, provider="twilio", account_sid=account_sid)
+    c.auth_token = token
+    c.save()
+    PhoneNumber.objects.create(business=b, e164=number, provider="twilio", mode="forwarded", voicemail_enabled=False)
 """
     sh(PY, "manage.py", "shell", "-c", setup, env=env)
-    sh("redis-cli", "-n", "3", "FLUSHDB")
+    sh("redis-cli", "-n", str(redis_db), "FLUSHDB")
 
 
 async def fire(args, url: str) -> tuple[list[dict], float]:
@@ -210,6 +232,14 @@ def _postgres_cpu() -> float:
     return total
 
 
+def cpu_seconds(stack: Stack) -> dict[str, float]:
+    """CPU seconds so far of each process of the stack (with its children), named by its command, and of
+    PostgreSQL: subtract two readings for the cost of what ran between them."""
+    cpu = {" ".join([p.args[0].split("/")[-1], *p.args[1:5]]): _cpu(p.pid) for p in stack.procs}
+    cpu["postgres (all backends)"] = _postgres_cpu()
+    return cpu
+
+
 def fake_requests(args) -> list[dict]:
     with urllib.request.urlopen(f"http://127.0.0.1:{args.fake_port}/_fake/requests", timeout=10) as response:
         return json.loads(response.read())["requests"]
@@ -231,14 +261,9 @@ def measure(args, label: str, env: dict, start_stack) -> dict:
         wait_http(f"http://127.0.0.1:{args.fake_port}/_fake/requests")
         start_stack(stack, env)
         url = f"http://127.0.0.1:{args.port}/webhooks/twilio/voice/"
-        names = [" ".join([p.args[0].split("/")[-1], *p.args[1:5]]) for p in stack.procs]
-        cpu_before = [_cpu(p.pid) for p in stack.procs]
-        pg_before = _postgres_cpu()
+        cpu_before = cpu_seconds(stack)
         sent, elapsed = asyncio.run(fire(args, url))
-        cpu = {
-            name: round(_cpu(p.pid) - before, 1) for name, p, before in zip(names, stack.procs, cpu_before, strict=True)
-        }
-        cpu["postgres (all backends)"] = round(_postgres_cpu() - pg_before, 1)
+        cpu = {name: round(seconds - cpu_before[name], 1) for name, seconds in cpu_seconds(stack).items()}
         unique = {s["call_sid"]: s for s in sorted(sent, key=lambda s: s["sent_at"], reverse=True)}
         drain_started = time.monotonic()
         while time.monotonic() - drain_started < args.drain_timeout:
@@ -284,7 +309,12 @@ def measure(args, label: str, env: dict, start_stack) -> dict:
     return result
 
 
-def start_ours(args):
+def start_ours(args, log_dir: Path | None = None):
+    """Our web, worker and beat processes; each one's output goes to a file in `log_dir` when given."""
+
+    def log(name: str) -> Path | None:
+        return log_dir / f"{name}.log" if log_dir else None
+
     def start(stack: Stack, env: dict) -> None:
         stack.start(
             str(BIN / "gunicorn"),
@@ -298,6 +328,7 @@ def start_ours(args):
             "--worker-class",
             "gthread",
             env=env,
+            log=log("gunicorn"),
         )
         stack.start(
             str(BIN / "celery"),
@@ -316,6 +347,7 @@ def start_ours(args):
             "--without-gossip",
             "--without-mingle",
             env=env,
+            log=log("worker"),
         )
         stack.start(
             str(BIN / "celery"),
@@ -327,6 +359,7 @@ def start_ours(args):
             "--schedule",
             f"/tmp/secdesk-bench-beat-{os.getpid()}",
             env=env,
+            log=log("beat"),
         )
         wait_http(f"http://127.0.0.1:{args.port}/healthz", timeout=60)
 
