@@ -4,7 +4,9 @@ process: `python -m tests.fake_twilio --port 8765 --delay-ms 20`).
 
 Behaviour is scripted per request: "ok", ("error", http_status, code), ("hang", seconds) to provoke a read
 timeout, ("accept_then_hang", seconds) to accept the message and then not answer in time. Message creates and
-call creates (`Calls.json`, for call backs) share the script.
+call creates (`Calls.json`, for call backs) share the script. Run as a process, it is scripted over HTTP:
+`POST /_fake/script` with `{"behaviours": ["ok", ["error", 429, 20429], ["hang", 5]]}` appends to the script and
+`POST /_fake/reset` forgets every request, message, call and scripted behaviour.
 """
 
 import argparse
@@ -53,6 +55,13 @@ class FakeTwilio:
         with self.lock:
             self.script.extend(behaviours)
 
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.accepted.clear()
+            self.calls.clear()
+            self.script.clear()
+
     def _next(self):
         with self.lock:
             return self.script.popleft() if self.script else "ok"
@@ -81,10 +90,24 @@ class FakeTwilio:
                 user, _, _ = base64.b64decode(header[6:]).decode().partition(":")
                 return user
 
+            def _control(self, path: str, raw: bytes) -> None:
+                """The test-only control endpoints, for a fake running in another process."""
+                if path == "/_fake/reset":
+                    fake.reset()
+                else:
+                    # JSON has no tuples: ["error", 500, 20500] is the behaviour ("error", 500, 20500)
+                    behaviours = json.loads(raw or b"{}").get("behaviours", [])
+                    fake.then(*(tuple(b) if isinstance(b, list) else b for b in behaviours))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_POST(self):
                 received = time.time()
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
+                if parts.path in ("/_fake/script", "/_fake/reset"):
+                    return self._control(parts.path, self.rfile.read(length))
                 form = parse_qs(self.rfile.read(length).decode(), keep_blank_values=True)
                 segments = parts.path.strip("/").split("/")
                 if len(segments) == 4 and segments[3] == "Calls.json" and segments[2] == self._account():
