@@ -16,7 +16,7 @@ environ.Env.read_env(Path(__file__).resolve().parent.parent / ".env", overwrite=
 
 bind = env.str("GUNICORN_BIND", default="0.0.0.0:8000")
 # gthread: a webhook request mostly waits on PostgreSQL, so threads are cheaper than processes for the same
-# concurrency; keep workers x threads at or below DB_POOL_MAX x workers (each thread may hold one connection).
+# concurrency; keep threads at or below DB_POOL_MAX (each worker has its own pool, each thread may hold one connection).
 worker_class = "gthread"
 # Not derived from os.cpu_count(): in a container that is the host's count, and every worker holds a DB pool.
 workers = env.int("WEB_CONCURRENCY", default=3)

@@ -29,7 +29,7 @@ from secdesk.crypto import InvalidToken
 from secdesk.ttl import TTLCache
 from telephony.models import CarrierCredential
 from telephony.providers import get_provider
-from telephony.providers.base import Credentials, SendError
+from telephony.providers.base import Credentials, LookupUnclear, SendError
 
 logger = logging.getLogger(__name__)
 
@@ -228,10 +228,12 @@ def _record_error(message: Message, error: SendError) -> str:
 def reconcile_message(*, message_id: int) -> str:
     """Settle a message whose send may or may not have reached the carrier, never resending it blindly: the status
     callback (our id is in its URL) or a lookup at the carrier finding it means sent. A lookup that answers without
-    it RESEND_ABSENT_AFTER after the attempt (long after the carrier lists a message it took) means the request
-    never reached the carrier (a worker died before sending, or the carrier dropped it unaccepted): it is queued
-    again, once, through the normal claim. When lookups keep failing for an hour, or the provider cannot look
-    messages up, it ends `failed` ("unconfirmed") for a person to follow up."""
+    it — no message at all from our number to theirs since the attempt — RESEND_ABSENT_AFTER after the attempt
+    (long after the carrier lists a message it took) means the request never reached the carrier (a worker died
+    before sending, or the carrier dropped it unaccepted): it is queued again through the normal claim, while it
+    has attempts left. It ends `failed` ("unconfirmed") for a person to follow up when the carrier lists other
+    messages but not clearly this one, when it has no attempts left, when lookups keep failing for an hour, or
+    when the provider cannot look messages up."""
     now = timezone.now()
     with transaction.atomic():
         message = (
@@ -247,7 +249,7 @@ def reconcile_message(*, message_id: int) -> str:
     provider = get_provider(message.provider)
     lookup = getattr(provider, "lookup_message", None)
     attempted_at = message.sending_at or message.created_at
-    found, unreadable, looked_up = None, "", False
+    found, unreadable, looked_up, unclear = None, "", False, False
     try:
         credentials = credentials_for(message)
     except SendError as error:
@@ -262,6 +264,8 @@ def reconcile_message(*, message_id: int) -> str:
                 since=attempted_at - dt.timedelta(minutes=1),
             )
             looked_up = True
+        except LookupUnclear:
+            unclear = True
         except Exception:
             logger.warning("lookup for message %s failed; will try again", message.pk, exc_info=True)
     if found is not None:
@@ -274,14 +278,18 @@ def reconcile_message(*, message_id: int) -> str:
         if unreadable:
             _fail(message, code=unreadable, now=now)
             return "reconciled: credentials unreadable"
-        if looked_up and now - attempted_at >= RESEND_ABSENT_AFTER:
+        if unclear:
+            _fail(message, code="unconfirmed", now=now)
+            return "reconciled: unclear at the carrier, unconfirmed"
+        absent = looked_up and now - attempted_at >= RESEND_ABSENT_AFTER
+        if absent and message.attempts < MAX_ATTEMPTS:
             message.status = S.QUEUED
             message.next_attempt_at = now
             message.error_message = "The carrier never received this message; sending it again."
             message.save(update_fields=["status", "next_attempt_at", "error_message"])
             transaction.on_commit(lambda: _enqueue_send(message.pk))
             return "reconciled: not at the carrier, queued again"
-        if now - attempted_at >= GIVE_UP_RECONCILING_AFTER or lookup is None:
+        if absent or now - attempted_at >= GIVE_UP_RECONCILING_AFTER or lookup is None:
             _fail(message, code="unconfirmed", now=now)
             return "reconciled: unconfirmed"
     return "reconcile later"

@@ -1,7 +1,8 @@
 """Logging for every process (gunicorn, Celery worker and beat, manage.py): one JSON object a line in production,
 a request id on every line of a web request, the task name and id on every line of a Celery task, and secrets
-masked before any handler writes them. Error pages and error e-mails get the same masking through
-`SecretsExceptionReporterFilter` (settings.DEFAULT_EXCEPTION_REPORTER_FILTER).
+masked before any handler writes them. Error pages (and error e-mails, should someone add Django's
+AdminEmailHandler: none is configured) get the same masking through `SecretsExceptionReporterFilter`
+(settings.DEFAULT_EXCEPTION_REPORTER_FILTER).
 
 Nothing here needs configured settings at import: gunicorn's master process loads the formatter before Django is set
 up (the configured secrets are read when the first record is masked).
@@ -112,7 +113,11 @@ class RedactSecretsFilter(logging.Filter):
     handler sees. Installed on every handler (not logger), so records propagated from any library pass it too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_text(record.getMessage())
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not raise into the code that logged (logging itself wouldn't)
+            message = f"{record.msg} (unformattable arguments)"
+        record.msg = redact_text(message)
         record.args = None
         for name in record.__dict__.keys() - _RECORD_ATTRS - _CONTEXT_FIELDS:
             setattr(record, name, redact_value(name, record.__dict__[name]))

@@ -281,7 +281,8 @@ SPECTACULAR_SETTINGS = {
 # request id on every web request's lines, task name and id on a Celery task's, secrets masked on every handler.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
-# Error pages and error e-mails mask secrets too (headers, POST fields, local variables, query strings).
+# Error pages (and error e-mails, if an AdminEmailHandler is ever added) mask secrets too: headers, POST fields,
+# local variables, query strings.
 DEFAULT_EXCEPTION_REPORTER = "secdesk.logging.SecretsExceptionReporter"
 DEFAULT_EXCEPTION_REPORTER_FILTER = "secdesk.logging.SecretsExceptionReporterFilter"
 
@@ -302,14 +303,16 @@ X_FRAME_OPTIONS = "DENY"
 # --- Content-Security-Policy (django-csp) ---------------------------------------------------------------------------
 # Everything the pages load comes from our own origin (htmx is vendored in static/). Scripts: our files only, no
 # inline script and no eval (base.html turns htmx's allowEval off; no template uses hx-on or js: values).
-# Styles allow 'unsafe-inline' because templates set style attributes, some with per-business values (the brand
-# colour as style="--brand: ...", the intake header's colours); no template has a <style> element, and CSS cannot
-# run script. Images come from our own /media/ routes (logos, caller media); no page uses a data: image.
+# Style attributes are allowed inline because templates set them, some with per-business values (the brand colour
+# as style="--brand: ...", the intake header's colours); <style> elements are not (no template has one), and CSS
+# cannot run script. Images come from our own /media/ routes (logos, caller media); no page uses a data: image.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
         "script-src": [SELF],
-        "style-src": [SELF, UNSAFE_INLINE],
+        "style-src": [SELF, UNSAFE_INLINE],  # the fallback for browsers without the two below
+        "style-src-elem": [SELF],  # stylesheets from us only: no <style> element
+        "style-src-attr": [UNSAFE_INLINE],  # style="" attributes
         "img-src": [SELF],
         "object-src": [NONE],
         "base-uri": [SELF],

@@ -229,7 +229,6 @@ def call_status_changed(*, number: PhoneNumber, event: CallStatusEvent, at: dt.d
     return call
 
 
-@transaction.atomic
 def number_of_call(*, provider: str, call_id: str) -> PhoneNumber | None:
     """The business number a call of ours came in on (with its business), for callbacks that do not say."""
     return (
@@ -239,6 +238,7 @@ def number_of_call(*, provider: str, call_id: str) -> PhoneNumber | None:
     )
 
 
+@transaction.atomic
 def call_recording_ready(*, number: PhoneNumber, event: RecordingEvent) -> Call | None:
     """Attach a voicemail recording to its call. Idempotent; a recording of another business's call is ignored."""
     call = Call.objects.filter(

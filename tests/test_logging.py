@@ -69,6 +69,13 @@ def test_json_line_has_time_level_logger_message_and_extras(json_lines):
     assert line["time"].endswith("+00:00") and "T" in line["time"]
 
 
+def test_a_bad_format_string_never_raises_into_the_caller(json_lines):
+    logging.getLogger("secdesk.test").warning("two values %s %s for token %s", "only-one")
+
+    [line] = json_lines()
+    assert "unformattable" in line["message"] and line["level"] == "WARNING"
+
+
 def test_no_secret_reaches_a_log_line(json_lines):
     log = logging.getLogger("secdesk.test")
     log.info("API request with Authorization: Bearer %s", API_KEY)

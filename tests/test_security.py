@@ -55,7 +55,9 @@ def test_every_kind_of_page_sends_the_policy(tenant_a, client_for, intake_link):
         csp = policy(response)
         assert csp["default-src"] == ["'self'"], name
         assert csp["script-src"] == ["'self'"], name  # no 'unsafe-inline', no 'unsafe-eval', no hosts
-        assert csp["style-src"] == ["'self'", "'unsafe-inline'"], name  # style attributes (settings.py says why)
+        assert csp["style-src-elem"] == ["'self'"], name  # no <style> element
+        assert csp["style-src-attr"] == ["'unsafe-inline'"], name  # style attributes (settings.py says why)
+        assert csp["style-src"] == ["'self'", "'unsafe-inline'"], name  # for browsers without the two above
         assert csp["img-src"] == ["'self'"], name
         assert csp["object-src"] == ["'none'"], name
         assert csp["base-uri"] == ["'self'"], name

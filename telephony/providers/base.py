@@ -116,6 +116,10 @@ class SendError(Exception):
         return f"{self.code or self.http_status}: {self.message}"
 
 
+class LookupUnclear(Exception):
+    """A message lookup found messages in the window but none that is clearly ours: neither sent nor absent."""
+
+
 @dataclass(frozen=True)
 class Credentials:
     account_id: str

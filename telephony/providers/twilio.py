@@ -26,6 +26,7 @@ from telephony.providers.base import (
     InboundMessage,
     IncomingCall,
     InvalidSignature,
+    LookupUnclear,
     MalformedWebhook,
     MessageStatusEvent,
     PlacedCall,
@@ -347,7 +348,8 @@ class TwilioProvider(WebhookCarrier):
         """Find a message we may have sent, to reconcile an ambiguous send. Lists by To and From without a date
         filter (a message still queued at Twilio has no DateSent yet) and takes one created after `since` whose
         body matches once whitespace is normalised (Smart Encoding may rewrite characters: if exactly one message
-        was created in the window, that is it). None when Twilio has no such message."""
+        was created in the window, that is it). None when Twilio lists no message in the window at all; raises
+        LookupUnclear when it lists several and none matches (absence is then no proof it never left)."""
         candidates = [
             m
             for m in _client(credentials).messages.list(to=to, from_=from_, limit=50)
@@ -359,4 +361,6 @@ class TwilioProvider(WebhookCarrier):
                 return SendResult(provider_message_id=message.sid, status=message.status or "sent")
         if len(candidates) == 1:
             return SendResult(provider_message_id=candidates[0].sid, status=candidates[0].status or "sent")
+        if candidates:
+            raise LookupUnclear(f"{len(candidates)} messages in the window, none with this body")
         return None

@@ -3,6 +3,7 @@
 import datetime as dt
 import threading
 import time
+from email.utils import formatdate
 from unittest import mock
 
 import pytest
@@ -11,7 +12,7 @@ from django.utils import timezone
 
 from inbox.models import Contact
 from messaging.models import Message
-from messaging.sending import RESEND_ABSENT_AFTER, reconcile_message, send_message, sweep_outbound
+from messaging.sending import MAX_ATTEMPTS, RESEND_ABSENT_AFTER, reconcile_message, send_message, sweep_outbound
 from telephony.providers.twilio import TwilioProvider
 from tests import twilio
 from tests.factories import OutboundMessageFactory
@@ -199,9 +200,9 @@ def test_timeout_reconciled_by_the_status_callback(number_a, fake_twilio):
 
 
 @pytest.mark.django_db
-def test_send_the_carrier_never_received_is_queued_again_once(number_a, fake_twilio):
+def test_send_the_carrier_never_received_is_queued_again(number_a, fake_twilio):
     """Absent from the carrier's listing long after the attempt: the request never arrived, so it is sent again
-    (once, through the claim); absent just after the attempt proves nothing yet."""
+    (through the claim); absent just after the attempt proves nothing yet."""
     fake_twilio.then(("hang", 2.0))  # Twilio "never accepted" it (the fake answers late with a 503)
     message = missed_call()
     assert send_message(message_id=message.pk) == "unknown"
@@ -216,6 +217,57 @@ def test_send_the_carrier_never_received_is_queued_again_once(number_a, fake_twi
     assert send_message(message_id=message.pk) == "sent"
     assert send_message(message_id=message.pk) == "nothing to claim"
     assert len(fake_twilio.requests) == 2 and len(fake_twilio.accepted) == 1
+
+
+def _listed_at_twilio(fake_twilio, message, body: str) -> None:
+    """Another message from our number to the caller, as Twilio would list it."""
+    now = formatdate(usegmt=True)
+    fake_twilio.accepted.append(
+        {
+            "sid": twilio.sid("SM"),
+            "account_sid": twilio.ACCOUNT_SID,
+            "to": message.to_number,
+            "from": message.from_number,
+            "body": body,
+            "status": "delivered",
+            "direction": "outbound-api",
+            "date_created": now,
+            "date_updated": now,
+            "date_sent": now,
+        }
+    )
+
+
+@pytest.mark.django_db
+def test_unclear_listing_is_not_resent(number_a, fake_twilio):
+    """The carrier lists other texts to the caller but none with this body (Smart Encoding may have rewritten it):
+    absence is no proof, so it ends unconfirmed for a person rather than risk a second text."""
+    fake_twilio.then(("hang", 2.0))
+    message = missed_call()
+    assert send_message(message_id=message.pk) == "unknown"
+    _listed_at_twilio(fake_twilio, message, "Thanks, we will call you at 3.")
+    _listed_at_twilio(fake_twilio, message, "Reply HELP for help.")
+    Message.objects.filter(pk=message.pk).update(
+        next_attempt_at=timezone.now(), sending_at=timezone.now() - RESEND_ABSENT_AFTER - dt.timedelta(seconds=1)
+    )
+    assert reconcile_message(message_id=message.pk) == "reconciled: unclear at the carrier, unconfirmed"
+    message.refresh_from_db()
+    assert message.status == S.FAILED and "not resent" in message.error_message
+    assert send_message(message_id=message.pk) == "nothing to claim" and len(fake_twilio.requests) == 1
+
+
+@pytest.mark.django_db
+def test_absent_send_without_attempts_left_ends_unconfirmed(number_a, fake_twilio):
+    fake_twilio.then(("hang", 2.0))
+    message = missed_call()
+    assert send_message(message_id=message.pk) == "unknown"
+    Message.objects.filter(pk=message.pk).update(
+        attempts=MAX_ATTEMPTS,
+        next_attempt_at=timezone.now(),
+        sending_at=timezone.now() - RESEND_ABSENT_AFTER - dt.timedelta(seconds=1),
+    )
+    assert reconcile_message(message_id=message.pk) == "reconciled: unconfirmed"
+    assert Message.objects.get(pk=message.pk).status == S.FAILED and len(fake_twilio.requests) == 1
 
 
 @pytest.mark.django_db

@@ -20,9 +20,6 @@ RATE = 4.0  # webhooks a second, for the whole run
 BEFORE, OUTAGE, AFTER = 5.0, 30.0, 5.0
 EVERY_NTH_IS_A_REPLY = 5  # one webhook in five is a text from an earlier caller, the rest missed calls
 SLOWEST_ANSWER = 5.0  # seconds; Twilio gives up after 15, and a webhook should never come near that
-# Median answer while Redis is down. Unhealthy was 0.6-1.7 s a publish (Celery's default publish retries); healthy is
-# what an answer takes anyway, well under this even on a loaded 2-core machine.
-OUTAGE_MEDIAN = 0.5
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -149,7 +146,6 @@ def test_redis_down_for_30_seconds_under_load(stack, receiver):
         f"a webhook took {slowest.seconds:.1f} s to answer, {slowest.started - outage['down']:.1f} s after Redis "
         f"went down ({OUTAGE:.0f} s outage)"
     )
-    assert pct_ms(during, 50) < OUTAGE_MEDIAN * 1000
     assert (lost, duplicated) == (0, 0)
     # Every text the callers sent (most of them while Redis was down) is stored, as the 200 promised.
     stored = deployment.sql(

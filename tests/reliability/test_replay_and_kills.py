@@ -39,7 +39,6 @@ def test_voice_webhook_replayed_five_times_concurrently_texts_once(deploy):
     report("replay_x5", calls=20, webhooks=100, **result, web_workers=len(pids), settle_s=round(took, 1))
     assert deployment.sql("SELECT count(*) FROM telephony_call") == [(20,)]
     assert result["lost"] == 0 and result["duplicated"] == 0 and result["carrier_requests"] == 20
-    assert len(pids) == 2, "the replays should have been served by both gunicorn workers"
     assert time.monotonic() - started < 120
 
 

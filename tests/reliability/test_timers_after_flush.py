@@ -30,7 +30,7 @@ backup = User.objects.create_user(email="backup@rely.test", password=None, phone
 for user in (on_call, backup):
     Membership.objects.create(business=b, user=user, role="operator")
 rotation_add(business=b, user=on_call, actor=owner)
-paging_update(business=b, actor=owner, paging_enabled=True, ack_minutes=1, backup=backup, rotation_start=None,
+paging_update(business=b, actor=owner, paging_enabled=True, ack_minutes=30, backup=backup, rotation_start=None,
               handover_weekday=0, handover_hour=8)
 """
 

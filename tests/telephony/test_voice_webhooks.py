@@ -215,7 +215,9 @@ def test_status_callback_after_answer_does_not_make_it_missed(number_a):
     assert Call.objects.get(provider_call_id=call_sid).status == Call.Status.ANSWERED
 
 
+@pytest.mark.django_db(transaction=True)
 def test_recording_is_attached(number_a):
+    """Outside a test transaction, as in production: the webhook's lock runs in its own transaction."""
     call_sid = twilio.sid("CA")
     incoming(call_sid)
     dial(call_sid, "no-answer")
