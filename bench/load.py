@@ -51,11 +51,11 @@ from twilio.request_validator import RequestValidator
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench` importable when run as a script
 
 from bench.textback_latency import (
-    PY,
     ROOT,
     Stack,
     base_env,
     cpu_seconds,
+    fake_carrier_command,
     fake_requests,
     pct,
     prepare_database,
@@ -393,15 +393,7 @@ def phase(args, multiplier: float, out_dir: Path) -> dict:
     queues = redis.Redis(port=6379, db=REDIS_DB)
     try:
         stack.start(
-            PY,
-            "-m",
-            "tests.fake_twilio",
-            "--port",
-            str(args.fake_port),
-            "--delay-ms",
-            str(args.carrier_delay_ms),
-            env=env,
-            log=log_dir / "fake_twilio.log",
+            *fake_carrier_command(args.fake_port, args.carrier_delay_ms), env=env, log=log_dir / "fake_twilio.log"
         )
         wait_http(f"http://127.0.0.1:{args.fake_port}/_fake/requests")
         start_ours(args, log_dir)(stack, env)

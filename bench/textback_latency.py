@@ -89,6 +89,17 @@ class Stack:
         self.procs.clear()
 
 
+def fake_carrier_command(port: int, delay_ms: float) -> list[str]:
+    """The fake Twilio API as a process (tests/fake_twilio.py), answering after `delay_ms`."""
+    return [PY, "-m", "tests.fake_twilio", "--port", str(port), "--delay-ms", str(delay_ms)]
+
+
+def gunicorn_command(app: str, port: int) -> list[str]:
+    """gunicorn as every bench and the reliability suite run it: 2 gthread workers with 8 threads each."""
+    threads = ["--workers", "2", "--threads", "8", "--worker-class", "gthread"]
+    return [str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", *threads]
+
+
 def tenants(count: int) -> list[tuple[str, str, str]]:
     """(account SID, auth token, number) of each bench business: the first is the one this bench always used, the
     others each have their own subaccount, as an account belongs to one business."""
@@ -248,16 +259,7 @@ def fake_requests(args) -> list[dict]:
 def measure(args, label: str, env: dict, start_stack) -> dict:
     stack = Stack()
     try:
-        stack.start(
-            PY,
-            "-m",
-            "tests.fake_twilio",
-            "--port",
-            str(args.fake_port),
-            "--delay-ms",
-            str(args.carrier_delay_ms),
-            env=env,
-        )
+        stack.start(*fake_carrier_command(args.fake_port, args.carrier_delay_ms), env=env)
         wait_http(f"http://127.0.0.1:{args.fake_port}/_fake/requests")
         start_stack(stack, env)
         url = f"http://127.0.0.1:{args.port}/webhooks/twilio/voice/"
@@ -316,20 +318,7 @@ def start_ours(args, log_dir: Path | None = None):
         return log_dir / f"{name}.log" if log_dir else None
 
     def start(stack: Stack, env: dict) -> None:
-        stack.start(
-            str(BIN / "gunicorn"),
-            "secdesk.wsgi",
-            "--bind",
-            f"127.0.0.1:{args.port}",
-            "--workers",
-            "2",
-            "--threads",
-            "8",
-            "--worker-class",
-            "gthread",
-            env=env,
-            log=log("gunicorn"),
-        )
+        stack.start(*gunicorn_command("secdesk.wsgi", args.port), env=env, log=log("gunicorn"))
         stack.start(
             str(BIN / "celery"),
             "-A",
@@ -378,19 +367,7 @@ def start_bare(args):
             "BARE_ACCOUNT_SID": ACCOUNT_SID,
             "BARE_AUTH_TOKEN": AUTH_TOKEN,
         }
-        stack.start(
-            str(BIN / "gunicorn"),
-            "django.core.wsgi:get_wsgi_application()",
-            "--bind",
-            f"127.0.0.1:{args.port}",
-            "--workers",
-            "2",
-            "--threads",
-            "8",
-            "--worker-class",
-            "gthread",
-            env=env,
-        )
+        stack.start(*gunicorn_command("django.core.wsgi:get_wsgi_application()", args.port), env=env)
         stack.start(PY, "-m", "bench.bare_app", "consume", env=env)  # one process, 8 threads, like our worker
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -27,7 +27,7 @@ import psycopg
 import requests
 from psycopg import sql as pgsql
 
-from bench.textback_latency import BIN, PY, ROOT, Stack, base_env
+from bench.textback_latency import BIN, PY, ROOT, Stack, base_env, fake_carrier_command, gunicorn_command
 from tests.twilio import payload, sign
 
 ACCOUNT_SID = "AC" + "7e" * 16
@@ -254,15 +254,7 @@ class Deployment:
         """The fake carrier always (it outlives every other process), then what is asked for."""
         if self.fake is None or self.fake.poll() is not None:
             self.fake = self.stack.start(
-                PY,
-                "-m",
-                "tests.fake_twilio",
-                "--port",
-                str(self.fake_port),
-                "--delay-ms",
-                str(self.carrier_delay_ms),
-                env=self.env,
-                log=self._log("fake_twilio"),
+                *fake_carrier_command(self.fake_port, self.carrier_delay_ms), env=self.env, log=self._log("fake_twilio")
             )
             wait_until(lambda: _answers(f"{self.fake_url}/_fake/requests"), timeout=30, what="the fake Twilio API")
         # Spawned together, then awaited: each needs seconds of Django start-up on a busy machine.
@@ -289,16 +281,7 @@ class Deployment:
 
     def _spawn_web(self) -> Callable[[], None]:
         self.web = self.stack.start(
-            str(BIN / "gunicorn"),
-            self.web_module,
-            "--bind",
-            f"127.0.0.1:{self.web_port}",
-            "--workers",
-            "2",
-            "--threads",
-            "8",
-            "--worker-class",
-            "gthread",
+            *gunicorn_command(self.web_module, self.web_port),
             "--access-logfile",
             "-",
             "--access-logformat",
