@@ -117,9 +117,15 @@ def _two_businesses_of_rows():
     backdate(OutboundMessageFactory(phone_number=number_a, kind="textback", status="sent"), created=400, sending_at=399)
     backdate(OutboundMessageFactory(phone_number=number_a, status="sent"), created=20, sending_at=10)
     Message.objects.create(
-        business=number_a.business, direction="in", kind="inbound", from_number="+14158675309",
-        to_number=number_a.e164, body="Is anyone there?", status="received", provider="twilio",
-    )  # fmt: skip
+        business=number_a.business,
+        direction="in",
+        kind="inbound",
+        from_number="+14158675309",
+        to_number=number_a.e164,
+        body="Is anyone there?",
+        status="received",
+        provider="twilio",
+    )
     # carrier errors: 30003 in both businesses within 5 minutes, 30007 ten minutes ago, 21610 twenty minutes ago
     for number in (number_a, number_b):
         backdate(
@@ -141,9 +147,11 @@ def _two_businesses_of_rows():
         business=number_b.business, endpoint=endpoint_b, attempts=2, next_attempt_at=ago(90), **delivery
     )
     WebhookDelivery.objects.create(
-        business=number_b.business, endpoint=endpoint_b, next_attempt_at=timezone.now() + dt.timedelta(minutes=5),
+        business=number_b.business,
+        endpoint=endpoint_b,
+        next_attempt_at=timezone.now() + dt.timedelta(minutes=5),
         **delivery,
-    )  # fmt: skip
+    )
     WebhookDelivery.objects.create(
         business=number_a.business, endpoint=endpoint_a, status="failed", failed_at=timezone.now(), **delivery
     )
