@@ -28,7 +28,7 @@ Texts from members' phones (`page_reply_receive`, called by messaging.services.m
 conversation is opened): a text from a current member's phone while they have a running page in this business, or
 an acknowledgement word from a member at any time, is a teammate answering a page, not a caller. The message row is
 stored (idempotent by the carrier's id) outside any conversation and compliance keywords are applied to it first,
-exactly as for a caller: a member's STOP is honoured (their alert and page texts stop; later pages skip them), HELP
+exactly as for a caller: a member's STOP is honoured (their alert and page texts stop; later pages pass over them), HELP
 is answered. Only then is it read as an acknowledgement, or, if it is not one, kept and otherwise ignored: it never
 opens a conversation, alerts anyone or reaches a caller. A caller's "1" (anyone not a member of this business) is
 an ordinary caller message, and a member's ordinary text with no page waiting keeps the old path (a conversation

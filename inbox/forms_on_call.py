@@ -68,7 +68,7 @@ class RotationAddForm(BusinessScopedFormMixin, forms.Form):
 
 class LocalDateTimeField(forms.DateTimeField):
     """A date and time typed on the business's wall clock (an <input type="datetime-local">), returned aware in
-    `tz` (set by the form). A time the clocks skip is refused; one they repeat is the first of the two."""
+    `tz` (set by the form). A time the clocks jump over is refused; one they repeat is the first of the two."""
 
     widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
     input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]

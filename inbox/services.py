@@ -108,7 +108,7 @@ def conversation_for_missed_call(*, call, at: dt.datetime) -> tuple[Contact, Con
             conversation.status = Conversation.Status.OPEN
             fields.append("status")
         conversation.save(update_fields=fields)
-        # a caller who keeps calling is urgent (a first call cannot be a third, so new conversations skip this)
+        # a caller who keeps calling is urgent (a first call cannot be a third, so new conversations need no check)
         check_repeat_calls(conversation=conversation, caller=call.caller, at=at)
     live.touch(conversation.business_id, conversation.pk)
     return contact, conversation, contact.is_repeat, contact.texted_before

@@ -67,7 +67,7 @@ def exception_handler(exc, context):
 
 class Pagination(CursorPagination):
     """Newest first by id: ids only grow, so a cursor stays stable while rows are added or change status (an
-    ordering on a changing column such as last activity would skip or repeat rows between pages)."""
+    ordering on a changing column such as last activity would miss or repeat rows between pages)."""
 
     ordering = "-id"
     page_size = 50

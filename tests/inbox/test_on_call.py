@@ -251,7 +251,7 @@ def test_adding_and_deleting_overrides(crew, tenant_a, tenant_b, client_for, tim
     for changes, error in (
         ({"ends_at": "2026-03-03T17:00"}, "The end must be after the start."),
         ({"starts_at": "2026-03-01T08:00", "ends_at": "2026-03-02T08:00"}, "Pick an end in the future."),
-        ({"starts_at": "2026-03-08T02:30"}, "does not exist on that day"),  # the clocks skip 2-3 am
+        ({"starts_at": "2026-03-08T02:30"}, "does not exist on that day"),  # the clocks jump from 2 to 3 am
         ({"user": tenant_b.owner.pk}, "Choose someone on your team."),
         ({"starts_at": "tomorrow"}, "Enter a date and time"),
     ):
