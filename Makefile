@@ -14,8 +14,9 @@ $(BIN)/uv:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 
-$(VENV)/.installed: requirements.lock $(BIN)/uv
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+# Bytecode compiled at install: long-lived processes start (and serve their first request) without compiling.
+$(VENV)/.installed: requirements.lock Makefile $(BIN)/uv
+	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	touch $@
 
 install: $(VENV)/.installed

@@ -36,3 +36,11 @@ logconfig_dict = logging_config(
 # Gunicorn 24+ opens a control socket under $HOME by default; nothing here uses it, and the systemd units give the
 # service no writable home.
 control_socket_disable = True
+
+
+def post_worker_init(worker) -> None:
+    """Each worker, after the fork and before its first request: pay for lazy imports, URL resolution and the
+    database pool now, not on the first caller after a deploy (secdesk.warmup)."""
+    from secdesk.warmup import warm_up
+
+    warm_up()

@@ -5,7 +5,7 @@ import logging.config
 import os
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secdesk.settings")
 
@@ -23,3 +23,20 @@ def use_django_logging(loglevel=None, **kwargs) -> None:
     logging.config.dictConfig(settings.LOGGING)
     if loglevel:
         logging.getLogger().setLevel(loglevel)
+
+
+@worker_init.connect
+def warm_up_before_forking(**kwargs) -> None:
+    """Imports and URL resolution once, before a prefork pool forks (its children inherit them): the first task
+    after a restart costs what the rest do. The database pool is left to the process that uses it."""
+    from secdesk.warmup import warm_up
+
+    warm_up(database=False)
+
+
+@worker_ready.connect
+def open_database_pool(**kwargs) -> None:
+    """The threads pool runs tasks in this process: open its database pool before the first task needs it."""
+    from secdesk.warmup import open_database_pool
+
+    open_database_pool()

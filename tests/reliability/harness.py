@@ -281,7 +281,8 @@ class Deployment:
 
     def _spawn_web(self) -> Callable[[], None]:
         self.web = self.stack.start(
-            *gunicorn_command(self.web_module, self.web_port),
+            # Gunicorn's own access log (the production config's is JSON without the pid): the format below.
+            *gunicorn_command(self.web_module, self.web_port, production_config=False),
             "--access-logfile",
             "-",
             "--access-logformat",
