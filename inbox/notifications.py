@@ -22,7 +22,9 @@ import datetime as dt
 import logging
 import smtplib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from django.conf import settings
 from django.core.mail import get_connection, send_mail
@@ -37,6 +39,7 @@ from inbox.models import Conversation, MemberSettings, Note, Notification
 from messaging.models import Message
 from messaging.segments import analyse
 from secdesk.phone import pretty
+from secdesk.ttl import TTLCache
 from tenants.models import Membership
 
 logger = logging.getLogger(__name__)
@@ -59,7 +62,7 @@ EXCERPT_CHARS = 80
 class Team:
     """The business's current members (active accounts) as one alert kind sees them."""
 
-    wants: dict[int, bool]  # user id -> wants this kind of alert (the field's default without a settings row)
+    wants: Mapping[int, bool]  # user id -> wants this kind of alert (the field's default without a settings row)
     phones: frozenset[str]  # the members' own phones: a text from one of them is a teammate, not a caller
 
     def everyone(self, actor=None) -> list[int]:
@@ -74,8 +77,17 @@ class Team:
         return [assignee_id] if wanted else []
 
 
+_teams = TTLCache("TELEPHONY_CONFIG_CACHE_SECONDS")
+
+
 def team(business_id: int, flag: str) -> Team:
-    """Who wants alerts of `flag` in the business, in one query."""
+    """Who wants alerts of `flag` in the business, in one query, kept per process for a couple of seconds
+    (TELEPHONY_CONFIG_CACHE_SECONDS) like the rest of the configuration webhooks read: a new member or a changed
+    alert setting counts that much later."""
+    return _teams.get((business_id, flag), lambda: _load_team(business_id, flag))
+
+
+def _load_team(business_id: int, flag: str) -> Team:
     default = MemberSettings._meta.get_field(flag).default
     rows = (
         Membership.objects.filter(business_id=business_id, user__is_active=True)
@@ -87,7 +99,7 @@ def team(business_id: int, flag: str) -> Team:
         wants[user_id] = wanted
         if phone:
             phones.add(phone)
-    return Team(wants=wants, phones=frozenset(phones))
+    return Team(wants=MappingProxyType(wants), phones=frozenset(phones))  # shared between threads: read-only
 
 
 def _queue(*, conversation: Conversation, user_ids, kind: str, text: str) -> list[Notification]:

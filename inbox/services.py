@@ -1,34 +1,35 @@
 """Writes to contacts and conversations."""
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists
 from django.utils import timezone
 
 from inbox import live
 from inbox.models import Contact, Conversation
 from inbox.notifications import notify_new_conversation
 from inbox.routing import route_new_conversation
+from messaging.models import Message
+from secdesk.orm import upsert
+from telephony.models import Call
 from tenants.models import Business
 
-if TYPE_CHECKING:
-    from messaging.models import Message
 
-
-def contact_get_locked(*, business: Business, phone: str, **annotations) -> Contact:
+def contact_get_locked(
+    *, business: Business, phone: str, extra: Mapping[str, str] | None = None, params: Sequence = ()
+) -> Contact:
     """The contact for (business, E.164 number), created if new, in one statement (INSERT ... ON CONFLICT DO
     UPDATE), which also row-locks it for the rest of the transaction. The lock serialises everything that happens
-    to one caller (two missed calls, a call and a text). Must run inside a transaction."""
-    [contact] = Contact.objects.bulk_create(
-        [Contact(business=business, phone=phone)],
-        update_conflicts=True,
-        unique_fields=["business", "phone"],
-        update_fields=["phone"],  # a no-op update: returns the existing row's id and locks it
+    to one caller (two missed calls, a call and a text). Must run inside a transaction. `contact.created_now`
+    says whether this call created it. `extra`/`params` ask more (secdesk.orm.upsert): in the same statement for a
+    new contact; after the lock for an existing one, so the answers include what the previous holder of the lock
+    committed (a call of theirs at the same moment, already texted)."""
+    contact, created = upsert(
+        Contact(business=business, phone=phone), conflict=["business", "phone"], extra=extra, params=params, reread=True
     )
-    contact = Contact.objects.annotate(**annotations).get(pk=contact.pk)
+    contact.created_now = created
     contact.business = business  # the caller's copy, with whatever it has loaded (hours, settings): no re-read
     return contact
 
@@ -40,18 +41,21 @@ def conversation_open_for(
     every writer takes that lock first, so the plain insert cannot race; the partial unique constraint (one open
     conversation per contact) would turn a forgotten lock into an error, never into a second thread. `zip_code`:
     the carrier's guess for the caller's ZIP, for territory routing; a ZIP the caller gave us before wins."""
-    conversation = (
-        Conversation.objects.select_for_update()
-        .filter(business_id=contact.business_id, contact=contact, status__in=Conversation.OPEN_STATUSES)
-        .first()
-    )
-    if conversation is not None:
-        return conversation, False
+    # A contact created in this transaction has no conversations to look for.
+    if not getattr(contact, "created_now", False):
+        conversation = (
+            Conversation.objects.select_for_update()
+            .filter(business_id=contact.business_id, contact=contact, status__in=Conversation.OPEN_STATUSES)
+            .first()
+        )
+        if conversation is not None:
+            return conversation, False
     conversation = Conversation.objects.create(
         business=contact.business, contact=contact, phone_number=phone_number, last_activity_at=at
     )
     # Nothing can hang off a row nobody else can see yet: its intake link is known to be missing (the text-back
-    # creates it without looking first).
+    # creates it without looking first, and without a savepoint: see intake_link_for).
+    conversation.created_now = True
     Conversation.intake_link.related.set_cached_value(conversation, None)
     conversation_started(conversation, zip_code=contact.zip_code or zip_code)
     return conversation, True
@@ -65,11 +69,23 @@ def conversation_started(conversation: Conversation, *, zip_code: str = "") -> N
 
     route_new_conversation(conversation, zip_code=zip_code)
     notify_new_conversation(conversation)
-    sla_start(conversation=conversation, now=conversation.created_at)
+    sla_start(conversation=conversation, now=conversation.created_at, fresh=True)
     live.touch(conversation.business_id, conversation.pk)
     from integrations import outbound
 
     outbound.conversation_created(conversation)
+
+
+# Asked about a missed call's caller while their contact is locked: another call of theirs, texted back inside the
+# repeat window; and any text we ever sent them.
+_CALLED_RECENTLY = (
+    f"EXISTS (SELECT 1 FROM {Call._meta.db_table} other WHERE other.business_id = upserted.business_id "  # noqa: S608
+    "AND other.caller = upserted.phone AND other.decision = %s AND other.started_at >= %s AND other.id <> %s)"
+)
+_TEXTED_BEFORE = (
+    f"EXISTS (SELECT 1 FROM {Message._meta.db_table} sent WHERE sent.business_id = upserted.business_id "  # noqa: S608
+    "AND sent.to_number = upserted.phone AND sent.direction = %s)"
+)
 
 
 def conversation_for_missed_call(*, call, at: dt.datetime) -> tuple[Contact, Conversation, bool, bool]:
@@ -77,23 +93,19 @@ def conversation_for_missed_call(*, call, at: dt.datetime) -> tuple[Contact, Con
     (then the conversation is bumped and no second text-back is queued); and whether the caller has ever been
     texted by this business. Runs inside the missed-call transaction, with the call locked."""
     from inbox.urgency import check_repeat_calls
-    from messaging.models import Message
-    from telephony.models import Call
 
     business = call.business
-    window_start = at - dt.timedelta(minutes=business.repeat_call_window_minutes)
     contact = contact_get_locked(
         business=business,
         phone=call.caller,
-        # Asked in the same query that reads the locked contact back.
-        is_repeat=Exists(
-            Call.objects.filter(
-                business=business, caller=call.caller, decision=Call.Decision.TEXTED, started_at__gte=window_start
-            ).exclude(pk=call.pk)
-        ),
-        texted_before=Exists(
-            Message.objects.filter(business=business, to_number=call.caller, direction=Message.Direction.OUTBOUND)
-        ),
+        # Asked in the statement that takes the contact's lock.
+        extra={"is_repeat": _CALLED_RECENTLY, "texted_before": _TEXTED_BEFORE},
+        params=[
+            Call.Decision.TEXTED,
+            at - dt.timedelta(minutes=business.repeat_call_window_minutes),
+            call.pk,
+            Message.Direction.OUTBOUND,
+        ],
     )
     conversation, created = conversation_open_for(
         contact=contact, at=at, phone_number=call.phone_number, zip_code=call.caller_zip
@@ -124,7 +136,7 @@ def _reply_body(body: str) -> str:
 
 
 @transaction.atomic
-def message_reply(*, conversation: Conversation, body: str, user) -> "Message":
+def message_reply(*, conversation: Conversation, body: str, user) -> Message:
     """Queue an operator's reply in `conversation` and return the Message. Runs in one transaction; not
     idempotent (each call is a new text). Raises ValidationError, writing nothing, when the body is empty or over
     1600 characters, the conversation has no business number to send from, or the number opted out. Takes the
@@ -134,7 +146,6 @@ def message_reply(*, conversation: Conversation, body: str, user) -> "Message":
     closed one keeps its outcome). Writes the audit entry "conversation.reply" (message id only, no body)."""
     from compliance.services import audit, consent_state
     from inbox.actions import human_acted
-    from messaging.models import Message
     from messaging.segments import analyse
     from messaging.services import enqueue_send
 

@@ -60,9 +60,9 @@ def settings_for(business: Business) -> ResponseSettings:
 
 def _from_a_teammate(conversation: Conversation) -> bool:
     """A conversation with a member's own phone (answering an alert or a page) is not a caller waiting."""
-    return Membership.objects.filter(
-        business_id=conversation.business_id, user__phone=conversation.contact.phone
-    ).exists()
+    from telephony.selectors import insiders
+
+    return conversation.contact.phone in insiders(conversation.business_id).member_phones
 
 
 # --- answer time ---------------------------------------------------------------------------------------------------
@@ -80,14 +80,16 @@ def sla_deadline(*, business: Business, now: dt.datetime, settings: ResponseSett
     return start + dt.timedelta(minutes=settings.sla_closed_minutes)
 
 
-def sla_start(*, conversation: Conversation, now: dt.datetime) -> Timer | None:
+def sla_start(*, conversation: Conversation, now: dt.datetime, fresh: bool = False) -> Timer | None:
     """The conversation now waits on the business: make sure an answer-time timer runs. Run with the
     conversation locked, inside the transaction of what the caller did. Keeps a pending timer as it is (a second
     text does not push the deadline later) and returns it; returns None, changing nothing, when the business
-    turned answer times off, the conversation is not waiting on the business, or the "caller" is a teammate."""
-    pending = Timer.objects.filter(PENDING, conversation=conversation, kind__in=SLA_KINDS).first()
-    if pending is not None:
-        return pending
+    turned answer times off, the conversation is not waiting on the business, or the "caller" is a teammate.
+    `fresh`: the conversation was created in this transaction, so it has no timer to look for."""
+    if not fresh:
+        pending = Timer.objects.filter(PENDING, conversation=conversation, kind__in=SLA_KINDS).first()
+        if pending is not None:
+            return pending
     if conversation.status not in WAITING_ON_BUSINESS:
         return None
     business = conversation.business

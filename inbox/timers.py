@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from inbox.models import Contact, Conversation, Timer
+from secdesk.orm import upsert
 
 logger = logging.getLogger(__name__)
 
@@ -46,19 +47,21 @@ def handles(kind: str):
 
 def timer_schedule(*, conversation: Conversation, kind: str, due_at: dt.datetime, escalation=None) -> Timer:
     """Set the conversation's pending timer of `kind` to `due_at` (creating it, or moving the pending one: there is
-    at most one per kind). Run with the conversation locked."""
-    timer = Timer.objects.filter(PENDING, conversation=conversation, kind=kind).first()
-    if timer is not None:
-        timer.due_at, timer.escalation = due_at, escalation
-        timer.save(update_fields=["due_at", "escalation"])
-        return timer
-    return Timer.objects.create(
-        business_id=conversation.business_id,
-        conversation=conversation,
-        kind=kind,
-        due_at=due_at,
-        escalation=escalation,
+    at most one per kind), in one statement on the partial unique index of pending timers. Run with the
+    conversation locked."""
+    timer, _ = upsert(
+        Timer(
+            business_id=conversation.business_id,
+            conversation=conversation,
+            kind=kind,
+            due_at=due_at,
+            escalation=escalation,
+        ),
+        conflict=["conversation", "kind"],
+        where="fired_at IS NULL AND cancelled_at IS NULL",  # the constraint timer_one_pending_per_kind
+        update=["due_at", "escalation"],
     )
+    return timer
 
 
 def timer_cancel(*, conversation: Conversation, kinds: list[str] | tuple[str, ...], reason: str) -> int:

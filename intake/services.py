@@ -120,11 +120,16 @@ def intake_link_for(*, conversation: Conversation, now: dt.datetime | None = Non
         IntakeLink.objects.filter(pk=existing.pk).update(expires_at=expires_at)
         existing.expires_at = expires_at
         return existing
+    link = IntakeLink(business_id=conversation.business_id, conversation=conversation, expires_at=expires_at)
+    if getattr(conversation, "created_now", False):
+        # Created in this transaction (inbox.services.conversation_open_for): nobody else can see it, so nobody
+        # else can be creating its link (no savepoint round trips on the missed-call path).
+        link.save(force_insert=True)
+        return link
     try:
         with transaction.atomic():
-            return IntakeLink.objects.create(
-                business_id=conversation.business_id, conversation=conversation, expires_at=expires_at
-            )
+            link.save(force_insert=True)
+            return link
     except IntegrityError:
         return IntakeLink.objects.get(conversation=conversation)
 

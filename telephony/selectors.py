@@ -5,20 +5,64 @@ import datetime as dt
 
 import phonenumbers
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet, Value
 from django.urls import NoReverseMatch
 
 from messaging.models import Message
 from secdesk import crypto
+from secdesk.ttl import TTLCache
 from telephony.models import BlockedNumber, Call, CarrierCredential, PhoneNumber
 from telephony.webhooks import callback_url
-from tenants.models import Business
+from tenants.models import Business, Membership
 
 CALLS_PER_PAGE = 50
 SIMULATOR = "simulator"
 
 
 # --- numbers, credentials, blocklist ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Insiders:
+    """Numbers that belong to the business itself: a call or text from one is not a lead."""
+
+    numbers: frozenset[str]  # its own numbers and the phones they forward to
+    member_phones: frozenset[str]  # its members' phones (active or not)
+
+    def __contains__(self, phone: str) -> bool:
+        return phone in self.numbers or phone in self.member_phones
+
+
+_insiders = TTLCache("TELEPHONY_CONFIG_CACHE_SECONDS")
+
+
+def insiders(business_id: int) -> Insiders:
+    """The business's own numbers and its members' phones, in one query, kept per process for a couple of seconds
+    (TELEPHONY_CONFIG_CACHE_SECONDS) like the rest of a number's configuration: a teammate's phone saved in their
+    profile is recognised that much later."""
+    return _insiders.get(business_id, lambda: _load_insiders(business_id))
+
+
+def _load_insiders(business_id: int) -> Insiders:
+    rows = (
+        PhoneNumber.objects.filter(business_id=business_id)
+        .annotate(kind=Value("number"), phone=F("e164"))
+        .values_list("kind", "phone")
+        .union(
+            PhoneNumber.objects.filter(business_id=business_id)
+            .exclude(forward_to="")
+            .annotate(kind=Value("number"), phone=F("forward_to"))
+            .values_list("kind", "phone"),
+            Membership.objects.filter(business_id=business_id)
+            .exclude(user__phone="")
+            .annotate(kind=Value("member"), phone=F("user__phone"))
+            .values_list("kind", "phone"),
+        )
+    )
+    found = {"number": set(), "member": set()}
+    for kind, phone in rows:
+        found[kind].add(phone)
+    return Insiders(numbers=frozenset(found["number"]), member_phones=frozenset(found["member"]))
 
 
 def numbers_for(*, business: Business) -> QuerySet[PhoneNumber]:

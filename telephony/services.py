@@ -9,9 +9,10 @@ import datetime as dt
 import logging
 
 from django.db import transaction
-from django.db.models import Prefetch, Q, Value
+from django.db.models import Prefetch
 from django.utils import timezone
 
+from secdesk.orm import upsert
 from secdesk.phone import to_e164_or_blank
 from secdesk.ttl import TTLCache
 from telephony.models import BlockedNumber, Call, PhoneNumber
@@ -23,7 +24,7 @@ from telephony.providers.base import (
     MalformedWebhook,
     RecordingEvent,
 )
-from tenants.models import Holiday, Membership
+from tenants.models import Holiday
 
 logger = logging.getLogger(__name__)
 
@@ -82,40 +83,49 @@ def _load_number(e164: str, provider: str) -> PhoneNumber | None:
     )
 
 
-def _get_or_create_call(*, number: PhoneNumber, call_id: str, from_raw: str, **details) -> Call:
-    """The Call row for `call_id`, created once, in one statement (INSERT ... ON CONFLICT on the unique
-    (provider, provider_call_id) constraint): concurrent webhooks never create two, and the row stays locked by
-    this transaction until it commits. Replays leave the stored row unchanged."""
-    [call] = Call.objects.bulk_create(
-        [
-            Call(
-                business=number.business,
-                phone_number=number,
-                provider=number.provider,
-                provider_call_id=call_id,
-                from_raw=from_raw,
-                caller=to_e164_or_blank(from_raw),
-                started_at=timezone.now(),
-                **details,
-            )
-        ],
-        update_conflicts=True,
-        unique_fields=["provider", "provider_call_id"],
-        update_fields=["provider"],  # a no-op update, so the statement returns the existing row's id
+# Computed in the statement that takes the call's lock: whether the caller is on the business's blocklist.
+_CALLER_BLOCKED = (
+    f"EXISTS (SELECT 1 FROM {BlockedNumber._meta.db_table} blocked "  # noqa: S608 (a model's table name)
+    "WHERE blocked.business_id = upserted.business_id AND blocked.e164 = upserted.caller)"
+)
+
+
+def _call_locked(*, number: PhoneNumber, call_id: str, from_raw: str, **details) -> Call:
+    """The Call row for `call_id`, created once and row-locked until this transaction commits, in one statement
+    (INSERT ... ON CONFLICT on the unique (provider, provider_call_id)): concurrent webhooks never create two, and
+    a replay finds the stored row unchanged, waiting for the first to commit. The same statement learns whether
+    the caller is on the blocklist (`call.caller_blocked`, read by the text-back decision). The number and
+    business (with their prefetches) we hold are reused."""
+    call, _ = upsert(
+        Call(
+            business=number.business,
+            phone_number=number,
+            provider=number.provider,
+            provider_call_id=call_id,
+            from_raw=from_raw,
+            caller=to_e164_or_blank(from_raw),
+            started_at=timezone.now(),
+            **details,
+        ),
+        conflict=["provider", "provider_call_id"],
+        extra={"caller_blocked": _CALLER_BLOCKED},
     )
-    return call
+    return _adopt(call, number)
 
 
 def _locked(call: Call, number: PhoneNumber) -> Call:
     """Re-read the call under its row lock, reusing the number and business (with their prefetches) we hold."""
-    locked = Call.objects.select_for_update().get(pk=call.pk)
-    if locked.business_id != number.business_id:
+    return _adopt(Call.objects.select_for_update().get(pk=call.pk), number)
+
+
+def _adopt(call: Call, number: PhoneNumber) -> Call:
+    if call.business_id != number.business_id:
         # Only a forged or misrouted webhook can name another business's call id.
         raise MalformedWebhook("the call belongs to another number")
-    if locked.phone_number_id == number.pk:
-        locked.phone_number = number
-        locked.business = number.business
-    return locked
+    if call.phone_number_id == number.pk:
+        call.phone_number = number
+        call.business = number.business
+    return call
 
 
 @transaction.atomic
@@ -127,9 +137,7 @@ def call_incoming(*, number: PhoneNumber, event: IncomingCall, at: dt.datetime |
         for f in dataclasses.fields(event)
         if f.name in {"caller_name", "caller_city", "caller_state", "caller_zip", "stir_verstat"}
     }
-    call = _locked(
-        _get_or_create_call(number=number, call_id=event.call_id, from_raw=event.from_raw, **details), number
-    )
+    call = _call_locked(number=number, call_id=event.call_id, from_raw=event.from_raw, **details)
     if call.status == Call.Status.MISSED:
         return call, _after_missed_action(number)
     if call.status == Call.Status.ANSWERED:
@@ -176,7 +184,7 @@ def call_screen_accept(*, provider: str, call_id: str, digits: str) -> Action:
 def call_dial_result(*, number: PhoneNumber, event: DialResult, at: dt.datetime | None = None) -> tuple[Call, Action]:
     """The ringing of the business's phone ended. Missed unless a person accepted it (or screening is off and it
     was answered). Idempotent: the first result wins; replays answer the same way."""
-    call = _locked(_get_or_create_call(number=number, call_id=event.call_id, from_raw=event.from_raw), number)
+    call = _call_locked(number=number, call_id=event.call_id, from_raw=event.from_raw)
     if call.status != Call.Status.RINGING:
         return call, (_after_missed_action(number) if call.status == Call.Status.MISSED else Action.HANGUP)
     call.dial_status = event.dial_status[:20]
@@ -206,14 +214,12 @@ def call_dial_result(*, number: PhoneNumber, event: DialResult, at: dt.datetime 
 def call_status_changed(*, number: PhoneNumber, event: CallStatusEvent, at: dt.datetime | None = None) -> Call | None:
     """Status callback for the caller's leg. If the call ended while we were still ringing (the caller hung up
     before the dial result), this is where it becomes missed. Later callbacks only fill in the duration."""
-    call = Call.objects.filter(
+    known = Call.objects.filter(
         provider=number.provider, provider_call_id=event.call_id, business=number.business
-    ).first()
-    if call is None:
-        if event.status not in STATUS_MISSED:
-            return None
-        call = _get_or_create_call(number=number, call_id=event.call_id, from_raw=event.from_raw)
-    call = _locked(call, number)
+    ).exists()
+    if not known and event.status not in STATUS_MISSED:
+        return None
+    call = _call_locked(number=number, call_id=event.call_id, from_raw=event.from_raw)
     if event.status not in STATUS_MISSED:
         return call
     if call.status == Call.Status.RINGING:
@@ -264,7 +270,7 @@ def _after_missed_action(number: PhoneNumber) -> Action:
 
 def _textback_decision(call: Call) -> tuple[str, str]:
     """Whether a missed call earns a text-back, and why not. Recorded on the call for the owner to see; spam
-    verdicts also go to `call.spam_verdict`."""
+    verdicts also go to `call.spam_verdict`. `call` comes from _call_locked."""
     raw = (call.from_raw or "").strip().lower()
     if not raw or raw in ANONYMOUS_IDS or raw.lstrip("+") in {a.lstrip("+") for a in ANONYMOUS_IDS}:
         call.spam_verdict = "anonymous"
@@ -275,24 +281,11 @@ def _textback_decision(call: Call) -> tuple[str, str]:
     if call.stir_verstat.startswith("TN-Validation-Failed"):
         call.spam_verdict = "stir_shaken_failed"
         return Decision.SPAM, f"STIR/SHAKEN attestation failed ({call.stir_verstat})."
-    # One query for the three lists a caller may be on.
-    kinds = {
-        kind
-        for (kind,) in BlockedNumber.objects.filter(business=call.business, e164=call.caller)
-        .annotate(kind=Value("blocked"))
-        .values_list("kind")
-        .union(
-            PhoneNumber.objects.filter(Q(e164=call.caller) | Q(forward_to=call.caller), business=call.business)
-            .annotate(kind=Value("internal"))
-            .values_list("kind"),
-            Membership.objects.filter(business=call.business, user__phone=call.caller)
-            .annotate(kind=Value("internal"))
-            .values_list("kind"),
-        )
-    }
-    if "blocked" in kinds:
+    from telephony.selectors import insiders
+
+    if call.caller_blocked:  # learnt when the call was locked (_call_locked)
         return Decision.BLOCKED, "The number is on your blocklist."
-    if "internal" in kinds:
+    if call.caller in insiders(call.business_id):
         return Decision.INTERNAL, "The caller is one of your own numbers or a team member."
     return Decision.TEXTED, ""
 
