@@ -93,9 +93,14 @@ def suppress_queued(*, business, phone: str) -> int:
 
 def consent_state(*, business, phone: str) -> str:
     """ "opted_out" or "ok": the latest state-changing ledger event for the number (by hash, so it survives erasure)."""
+    return consent_state_by_id(business_id=business.pk, phone=phone)
+
+
+def consent_state_by_id(*, business_id: int, phone: str) -> str:
+    """consent_state for code that holds only the business's id (the sending worker's claim)."""
     latest = (
         ConsentEvent.objects.filter(
-            business=business, phone_hash=number_hash(business.pk, phone), kind__in=ConsentEvent.STATE_KINDS
+            business_id=business_id, phone_hash=number_hash(business_id, phone), kind__in=ConsentEvent.STATE_KINDS
         )
         .order_by("-created_at", "-id")
         .values_list("kind", flat=True)

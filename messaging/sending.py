@@ -13,9 +13,7 @@ import random
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
-from django.db.models.functions import Coalesce, Greatest
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,6 +21,7 @@ from compliance.models import ComplianceSettings
 from compliance.quiet_hours import next_allowed_send
 from compliance.suppression import suppression_reason
 from inbox import live
+from inbox.models import Conversation
 from messaging.errors import plain_error
 from messaging.models import Message
 from secdesk.crypto import InvalidToken
@@ -84,31 +83,79 @@ def _claim(message_id: int) -> Message | None:
     committed before the claim always wins."""
     now = timezone.now()
     with transaction.atomic():
-        message = (
-            Message.objects.select_for_update(of=("self",))
-            .select_related("business", "business__compliance_settings")
-            .filter(pk=message_id, status=S.QUEUED, direction=Message.Direction.OUTBOUND)
-            .filter(next_attempt_at__lte=now)
-            .first()
-        )
+        message = _take(message_id, now)
         if message is None:
-            return None
-        reason = suppression_reason(business=message.business, number=message.to_number, kind=message.kind)
+            return _claim_carefully(message_id, now)
+        reason = suppression_reason(business_id=message.business_id, number=message.to_number, kind=message.kind)
         if reason:
+            message.attempts -= 1  # claimed to be checked, never attempted
             _fail(message, code=reason, now=now)
             return None
-        if _waits_for_quiet_hours(message):
-            allowed = next_allowed_send(message.to_number, now)
-            if allowed > now:
-                # Deferred, not dropped: the row keeps its place and the sweeper sends it when the window opens.
-                message.next_attempt_at = allowed
-                message.error_message = f"Held for the recipient's quiet hours until {allowed:%Y-%m-%d %H:%M} UTC."
-                message.save(update_fields=["next_attempt_at", "error_message"])
-                return None
-        message.status = S.SENDING
-        message.sending_at = now
-        message.attempts += 1  # exact: we hold the row lock
-        message.save(update_fields=["status", "sending_at", "attempts"])
+    return message
+
+
+# The claim itself, in one statement: a due queued row that cannot be held for quiet hours moves to `sending`. A
+# second worker's UPDATE waits for the first's lock, then finds the row no longer queued and takes nothing.
+_TAKE = f"""
+UPDATE {Message._meta.db_table} AS message SET status = %s, sending_at = %s, attempts = message.attempts + 1
+WHERE message.id = %s AND message.status = %s AND message.direction = %s AND message.next_attempt_at <= %s
+  AND message.kind <> ALL(%s)
+  AND NOT (message.kind = %s AND EXISTS (
+    SELECT 1 FROM {ComplianceSettings._meta.db_table} compliance
+    WHERE compliance.business_id = message.business_id AND compliance.textback_waits_for_quiet_hours))
+RETURNING *
+"""  # noqa: S608 (table names from model meta, values bound)
+
+
+def _take(message_id: int, now: dt.datetime) -> Message | None:
+    """Claim the row when it is due and may go at any hour (the common case, in one statement); None otherwise,
+    and the caller looks at it the careful way."""
+    claimed = list(
+        Message.objects.raw(
+            _TAKE,
+            [
+                S.SENDING,
+                now,
+                message_id,
+                S.QUEUED,
+                Message.Direction.OUTBOUND,
+                now,
+                list(QUIET_HOURS_KINDS),
+                Message.Kind.TEXTBACK,
+            ],
+        )
+    )
+    return claimed[0] if claimed else None
+
+
+def _claim_carefully(message_id: int, now: dt.datetime) -> Message | None:
+    """The claim of the rows `_take` leaves: none to claim (sent, claimed, not due, gone), or one that may be held
+    for the recipient's quiet hours (deferred, not dropped: it keeps its place and the sweeper sends it when the
+    window opens). Runs in the claim's transaction, with the row locked."""
+    message = (
+        Message.objects.select_for_update(of=("self",))
+        .select_related("business", "business__compliance_settings")
+        .filter(pk=message_id, status=S.QUEUED, direction=Message.Direction.OUTBOUND)
+        .filter(next_attempt_at__lte=now)
+        .first()
+    )
+    if message is None:
+        return None
+    reason = suppression_reason(business_id=message.business_id, number=message.to_number, kind=message.kind)
+    if reason:
+        _fail(message, code=reason, now=now)
+        return None
+    if _waits_for_quiet_hours(message):
+        allowed = next_allowed_send(message.to_number, now)
+        if allowed > now:
+            message.next_attempt_at = allowed
+            message.error_message = f"Held for the recipient's quiet hours until {allowed:%Y-%m-%d %H:%M} UTC."
+            message.save(update_fields=["next_attempt_at", "error_message"])
+            return None
+    message.status = S.SENDING
+    message.sending_at = now
+    message.attempts += 1  # exact: we hold the row lock
+    message.save(update_fields=["status", "sending_at", "attempts"])
     return message
 
 
@@ -134,7 +181,8 @@ def _fail(message: Message, *, code: str, now: dt.datetime, detail: str = "") ->
     message.failed_at = now
     message.next_attempt_at = None
     message.status_rank = max(message.status_rank, 4)
-    message.save(update_fields=["status", "error_code", "error_message", "failed_at", "next_attempt_at", "status_rank"])
+    fields = ["status", "error_code", "error_message", "failed_at", "next_attempt_at", "status_rank", "attempts"]
+    message.save(update_fields=fields)
 
 
 def send_message(*, message_id: int) -> str:
@@ -168,25 +216,32 @@ def send_message(*, message_id: int) -> str:
     return "sent"
 
 
-def _record_sent(message: Message, provider_message_id: str) -> None:
-    """The carrier accepted the message. One conditional UPDATE: a status callback that got here first (and moved
-    the message further) is not undone, and a carrier id learnt from it is kept. A text to a caller also moves
-    its conversation's last outbound time (a team notification belongs to no caller's thread)."""
-    now = timezone.now()
-    ahead = Q(status_rank__gte=3)
-    Message.objects.filter(pk=message.pk).update(
-        provider_message_id=Coalesce(F("provider_message_id"), Value(provider_message_id)),
-        status=Case(When(ahead, then=F("status")), default=Value(S.SENT)),
-        sent_at=Case(When(ahead, then=F("sent_at")), default=Value(now)),
-        status_rank=Greatest(F("status_rank"), Value(3)),
-        next_attempt_at=None,
-        error_code="",
-        error_message="",
-    )
-    if message.conversation_id and message.kind != Message.Kind.NOTIFICATION:
-        from inbox.models import Conversation
+# A message the carrier accepted, and its conversation's last outbound time, in one statement. A status callback
+# that got here first (status_rank 3 or more: sent, delivered, undelivered, failed) keeps its status and time, and a
+# carrier id learnt from it is kept.
+_RECORD_SENT = f"""
+WITH accepted AS (
+  UPDATE {Message._meta.db_table} SET
+    provider_message_id = COALESCE(provider_message_id, %(sid)s),
+    status = CASE WHEN status_rank >= 3 THEN status ELSE %(sent)s END,
+    sent_at = CASE WHEN status_rank >= 3 THEN sent_at ELSE %(now)s END,
+    status_rank = GREATEST(status_rank, 3), next_attempt_at = NULL, error_code = '', error_message = ''
+  WHERE id = %(id)s
+  RETURNING conversation_id
+)
+UPDATE {Conversation._meta.db_table} SET last_outbound_at = %(now)s
+WHERE %(in_thread)s AND id = (SELECT conversation_id FROM accepted)
+"""  # noqa: S608 (table names from model meta, values bound)
 
-        Conversation.objects.filter(pk=message.conversation_id).update(last_outbound_at=now)
+
+def _record_sent(message: Message, provider_message_id: str) -> None:
+    """The carrier accepted the message (see _RECORD_SENT). A text to a caller also moves its conversation's last
+    outbound time (a team notification belongs to no caller's thread)."""
+    in_thread = message.conversation_id is not None and message.kind != Message.Kind.NOTIFICATION
+    values = {"sid": provider_message_id, "sent": S.SENT, "now": timezone.now(), "id": message.pk}
+    with connection.cursor() as cursor:
+        cursor.execute(_RECORD_SENT, {**values, "in_thread": in_thread})
+    if in_thread:
         live.touch(message.business_id, message.conversation_id)
 
 

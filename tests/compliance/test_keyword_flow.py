@@ -244,6 +244,10 @@ def test_text_back_goes_at_once_unless_the_business_opts_in(number_a, fake_twili
     assert send_message(message_id=message.pk) == "nothing to claim"
     message.refresh_from_db()
     assert message.next_attempt_at == _local("America/Los_Angeles", 2026, 11, 25, 8, 0)
+    time_machine.move_to(_local("America/Los_Angeles", 2026, 11, 25, 8, 0), tick=False)
+    assert send_message(message_id=message.pk) == "sent"  # claimed by the careful path once the window opens
+    message.refresh_from_db()
+    assert message.attempts == 1
 
 
 @pytest.mark.django_db
@@ -258,5 +262,5 @@ def test_other_business_ledger_does_not_suppress(number_a, number_b, tenant_b):
     consent_record(business=tenant_b.business, phone=CALLER, kind=ConsentEvent.Kind.OPT_OUT, raw_text="STOP")
     from compliance.suppression import suppression_reason
 
-    assert suppression_reason(business=number_a.business, number=CALLER, kind="textback") is None
-    assert suppression_reason(business=tenant_b.business, number=CALLER, kind="textback") == "opted_out"
+    assert suppression_reason(business_id=number_a.business_id, number=CALLER, kind="textback") is None
+    assert suppression_reason(business_id=tenant_b.business.pk, number=CALLER, kind="textback") == "opted_out"

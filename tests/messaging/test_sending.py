@@ -327,6 +327,7 @@ def test_opted_out_number_is_never_sent(number_a, fake_twilio):
     assert send_message(message_id=message.pk) == "nothing to claim"
     message.refresh_from_db()
     assert message.status == S.FAILED and message.error_message == "Recipient opted out; not sent."
+    assert message.attempts == 0  # checked under the claim, never attempted
     assert fake_twilio.requests == []
 
 
