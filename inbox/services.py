@@ -55,7 +55,8 @@ def conversation_open_for(
     )
     # Nothing can hang off a row nobody else can see yet: its intake link is known to be missing (the text-back
     # creates it without looking first, and without a savepoint: see intake_link_for).
-    conversation.created_now = True
+    conversation.created_now = True  # for the rest of this transaction only
+    transaction.on_commit(lambda: conversation.__dict__.pop("created_now", None))
     Conversation.intake_link.related.set_cached_value(conversation, None)
     conversation_started(conversation, zip_code=contact.zip_code or zip_code)
     return conversation, True

@@ -97,9 +97,11 @@ def intake_link_for(*, conversation: Conversation, now: dt.datetime | None = Non
 
     Safe inside the missed-call transaction: it joins it, and the insert runs in a savepoint so a concurrent request
     that created the link first (the OneToOne on conversation is the arbiter) leaves this transaction usable; the
-    winner's link is returned. Idempotent: later calls return the same link; one that has expired while its
-    conversation is still open (a caller calling again weeks later) gets a fresh expiry, so a text never carries a
-    dead link."""
+    winner's link is returned. A conversation created in the same transaction (`created_now`, cleared at commit)
+    has no rival: its link is inserted without the savepoint.
+
+    Idempotent: later calls return the same link; one that has expired while its conversation is still open (a
+    caller calling again weeks later) gets a fresh expiry, so a text never carries a dead link."""
     now = now or timezone.now()
     existing = preloaded(conversation, "intake_link")  # a conversation created in this transaction has none
     if existing is ...:

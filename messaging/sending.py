@@ -88,7 +88,11 @@ def _claim(message_id: int) -> Message | None:
             return _claim_carefully(message_id, now)
         reason = suppression_reason(business_id=message.business_id, number=message.to_number, kind=message.kind)
         if reason:
-            message.attempts -= 1  # claimed to be checked, never attempted
+            # Claimed to be checked, never attempted: as the careful path would leave it (a retried row keeps this
+            # check's time as its last claim).
+            message.attempts -= 1
+            if message.attempts == 0:
+                message.sending_at = None
             _fail(message, code=reason, now=now)
             return None
     return message
@@ -181,7 +185,8 @@ def _fail(message: Message, *, code: str, now: dt.datetime, detail: str = "") ->
     message.failed_at = now
     message.next_attempt_at = None
     message.status_rank = max(message.status_rank, 4)
-    fields = ["status", "error_code", "error_message", "failed_at", "next_attempt_at", "status_rank", "attempts"]
+    fields = ["status", "error_code", "error_message", "failed_at", "next_attempt_at", "status_rank"]
+    fields += ["attempts", "sending_at"]
     message.save(update_fields=fields)
 
 
@@ -216,33 +221,32 @@ def send_message(*, message_id: int) -> str:
     return "sent"
 
 
-# A message the carrier accepted, and its conversation's last outbound time, in one statement. A status callback
-# that got here first (status_rank 3 or more: sent, delivered, undelivered, failed) keeps its status and time, and a
-# carrier id learnt from it is kept.
+# A message the carrier accepted. A status callback that got here first (status_rank 3 or more: sent, delivered,
+# undelivered, failed) keeps its status and time, and a carrier id learnt from it is kept.
 _RECORD_SENT = f"""
-WITH accepted AS (
-  UPDATE {Message._meta.db_table} SET
-    provider_message_id = COALESCE(provider_message_id, %(sid)s),
-    status = CASE WHEN status_rank >= 3 THEN status ELSE %(sent)s END,
-    sent_at = CASE WHEN status_rank >= 3 THEN sent_at ELSE %(now)s END,
-    status_rank = GREATEST(status_rank, 3), next_attempt_at = NULL, error_code = '', error_message = ''
-  WHERE id = %(id)s
-  RETURNING conversation_id
-)
-UPDATE {Conversation._meta.db_table} SET last_outbound_at = %(now)s
-WHERE %(in_thread)s AND id = (SELECT conversation_id FROM accepted)
-"""  # noqa: S608 (table names from model meta, values bound)
+UPDATE {Message._meta.db_table} SET
+  provider_message_id = COALESCE(provider_message_id, %(sid)s),
+  status = CASE WHEN status_rank >= 3 THEN status ELSE %(sent)s END,
+  sent_at = CASE WHEN status_rank >= 3 THEN sent_at ELSE %(now)s END,
+  status_rank = GREATEST(status_rank, 3), next_attempt_at = NULL, error_code = '', error_message = ''
+WHERE id = %(id)s
+"""  # noqa: S608 (table name from model meta, values bound)
+# Its conversation's last outbound time, never moved back (an operator's reply may have committed meanwhile).
+_CONVERSATION_SENT = f"""
+UPDATE {Conversation._meta.db_table} SET last_outbound_at = GREATEST(last_outbound_at, %(now)s) WHERE id = %(id)s
+"""  # noqa: S608 (table name from model meta, values bound)
 
 
 def _record_sent(message: Message, provider_message_id: str) -> None:
-    """The carrier accepted the message (see _RECORD_SENT). A text to a caller also moves its conversation's last
-    outbound time (a team notification belongs to no caller's thread)."""
-    in_thread = message.conversation_id is not None and message.kind != Message.Kind.NOTIFICATION
-    values = {"sid": provider_message_id, "sent": S.SENT, "now": timezone.now(), "id": message.pk}
+    """The carrier accepted the message (_RECORD_SENT). A text to a caller also moves its conversation's last
+    outbound time (a team notification belongs to no caller's thread). Two statements, each committed on its own:
+    the message's lock is never held while waiting for the conversation's (erasure takes them the other way)."""
+    now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_RECORD_SENT, {**values, "in_thread": in_thread})
-    if in_thread:
-        live.touch(message.business_id, message.conversation_id)
+        cursor.execute(_RECORD_SENT, {"sid": provider_message_id, "sent": S.SENT, "now": now, "id": message.pk})
+        if message.conversation_id is not None and message.kind != Message.Kind.NOTIFICATION:
+            cursor.execute(_CONVERSATION_SENT, {"now": now, "id": message.conversation_id})
+            live.touch(message.business_id, message.conversation_id)
 
 
 def _record_error(message: Message, error: SendError) -> str:

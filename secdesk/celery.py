@@ -5,7 +5,7 @@ import logging.config
 import os
 
 from celery import Celery
-from celery.signals import setup_logging, worker_init, worker_ready
+from celery.signals import setup_logging, worker_init, worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "secdesk.settings")
 
@@ -35,8 +35,21 @@ def warm_up_before_forking(**kwargs) -> None:
 
 
 @worker_ready.connect
-def open_database_pool(**kwargs) -> None:
-    """The threads pool runs tasks in this process: open its database pool before the first task needs it."""
+def open_database_pool(sender=None, **kwargs) -> None:
+    """A threads (or gevent) pool runs tasks in this process: open its database pool before the first task needs
+    it. A prefork pool's parent runs none, and its children must not inherit a pool's connections: each opens its
+    own (below)."""
+    from celery.concurrency.prefork import TaskPool as PreforkPool
+
+    from secdesk.warmup import open_database_pool
+
+    if not isinstance(getattr(sender, "pool", None), PreforkPool):
+        open_database_pool()
+
+
+@worker_process_init.connect
+def open_child_database_pool(**kwargs) -> None:
+    """Each prefork child, after the fork: its own database pool."""
     from secdesk.warmup import open_database_pool
 
     open_database_pool()

@@ -291,8 +291,9 @@ def _textback_decision(call: Call) -> tuple[str, str]:
 
 
 def _register_missed(call: Call, reason: str, *, at: dt.datetime | None = None) -> None:
-    """Inside the caller's transaction with `call` locked: mark it missed, decide about the text-back, and for a
-    real caller create or bump the contact and conversation and queue the text-back row."""
+    """Inside the caller's transaction with `call` locked by _call_locked (the text-back decision reads what that
+    statement learnt): mark it missed, decide about the text-back, and for a real caller create or bump the
+    contact and conversation and queue the text-back row."""
     from compliance.models import ConsentEvent
     from compliance.services import consent_record
     from inbox.services import conversation_for_missed_call

@@ -127,8 +127,8 @@ def test_a_missed_call_costs_these_statements_and_no_more(number_a, config_cache
 
 @pytest.mark.django_db
 def test_a_send_costs_these_statements_and_no_more(number_a, fake_twilio, config_cached):
-    """The worker's side: the claim is one conditional UPDATE (with the suppression check under it), and the
-    carrier's acceptance one statement for the message and its conversation."""
+    """The worker's side: the claim is one conditional UPDATE (with the suppression check under it), then one
+    statement each for the message and its conversation once the carrier took it."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -148,7 +148,8 @@ def test_a_send_costs_these_statements_and_no_more(number_a, fake_twilio, config
         "UPDATE messaging_message",  # the claim
         "SELECT compliance_consentevent",  # suppression, under the claim
         "RELEASE",
-        "WITH messaging_message",  # sent, and the conversation's last outbound time
+        "UPDATE messaging_message",  # sent
+        "UPDATE inbox_conversation",  # its last outbound time, after the message's own commit
     ]
     message.refresh_from_db()
     conversation.refresh_from_db()

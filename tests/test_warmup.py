@@ -36,3 +36,23 @@ def test_a_failing_step_is_logged_and_the_rest_still_run(monkeypatch, caplog):
         took = warmup.warm_up()
     assert set(took) == {"imports", "urls", "database", "cache", "broker"}
     assert any("broker" in r.getMessage() and r.exc_text for r in caplog.records)
+
+
+def test_celery_opens_the_database_pool_where_tasks_run(monkeypatch):
+    """A threads pool runs tasks in the worker process: it opens its pool when ready. A prefork parent runs
+    none: only its children open one, after the fork."""
+    from types import SimpleNamespace
+
+    from celery.concurrency.prefork import TaskPool as PreforkPool
+    from celery.concurrency.thread import TaskPool as ThreadsPool
+
+    from secdesk import celery as celery_app
+
+    opened = []
+    monkeypatch.setattr(warmup, "open_database_pool", lambda: opened.append(1))
+    celery_app.open_database_pool(sender=SimpleNamespace(pool=object.__new__(ThreadsPool)))
+    assert opened == [1]
+    celery_app.open_database_pool(sender=SimpleNamespace(pool=object.__new__(PreforkPool)))
+    assert opened == [1]
+    celery_app.open_child_database_pool()
+    assert opened == [1, 1]

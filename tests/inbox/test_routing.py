@@ -452,3 +452,16 @@ def test_the_page_says_who_takes_turns_and_warns_when_no_zip_is_asked(client_for
     assert "Skipped while away: " + tenant_a.admin.full_name in page
     assert "No territories yet" in page
     assert "does not ask for a ZIP code" in page
+
+
+@pytest.mark.django_db
+def test_a_new_conversation_is_new_only_inside_the_transaction_that_created_it(
+    tenant_a, django_capture_on_commit_callbacks
+):
+    """Its `created_now` lets the text-back create the intake link without a savepoint; after commit, another
+    transaction must look (and insert in a savepoint) like for any other conversation."""
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        contact = contact_get_locked(business=tenant_a.business, phone="+14155557009")
+        conversation, created = conversation_open_for(contact=contact, at=timezone.now())
+        assert created and conversation.created_now
+    assert not hasattr(conversation, "created_now")

@@ -327,7 +327,7 @@ def test_opted_out_number_is_never_sent(number_a, fake_twilio):
     assert send_message(message_id=message.pk) == "nothing to claim"
     message.refresh_from_db()
     assert message.status == S.FAILED and message.error_message == "Recipient opted out; not sent."
-    assert message.attempts == 0  # checked under the claim, never attempted
+    assert message.attempts == 0 and message.sending_at is None  # checked under the claim, never attempted
     assert fake_twilio.requests == []
 
 
@@ -354,3 +354,14 @@ def test_missing_credentials_fail_visibly(tenant_a, fake_twilio):
     assert send_message(message_id=message.pk) == "failed"
     message.refresh_from_db()
     assert message.error_message == "No carrier account is connected for this number."
+
+
+@pytest.mark.django_db
+def test_a_late_acceptance_never_moves_the_conversations_last_outbound_time_back(number_a, fake_twilio):
+    from inbox.models import Conversation
+
+    message = missed_call()
+    later = timezone.now() + dt.timedelta(minutes=5)  # an operator's reply committed while this one was in flight
+    Conversation.objects.filter(pk=message.conversation_id).update(last_outbound_at=later)
+    assert send_message(message_id=message.pk) == "sent"
+    assert Conversation.objects.get(pk=message.conversation_id).last_outbound_at == later
