@@ -63,7 +63,7 @@ def warm_up(*, database: bool = True) -> dict[str, float]:
         step("database", open_database_pool)
     step("cache", lambda: cache.get("secdesk:warm-up"))
     step("broker", connect_broker)
-    logger.info("warmed up", extra={"warm_up_ms": took})
+    logger.info("warmed up (ms): %s", ", ".join(f"{name} {ms}" for name, ms in took.items()))
     return took
 
 
