@@ -56,6 +56,8 @@ class Message(models.Model):
     body = models.TextField(blank=True)
     # [{"url": ..., "content_type": ..., "stored": "<storage path>"}]
     media = models.JSONField(default=list, blank=True)
+    # Inbound MMS whose items are not all stored (or refused) yet: the work row the media sweeper re-rings.
+    media_pending = models.BooleanField(default=False)
     status = models.CharField(max_length=12, choices=Status.choices)
     provider = models.CharField(max_length=20)
     provider_message_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
@@ -70,7 +72,7 @@ class Message(models.Model):
     sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
-    swept_at = models.DateTimeField(null=True, blank=True)  # last time the sweeper re-enqueued it
+    swept_at = models.DateTimeField(null=True, blank=True)  # last time a sweeper re-enqueued its send or media fetch
     created_at = models.DateTimeField(auto_now_add=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     sending_at = models.DateTimeField(null=True, blank=True)
@@ -95,6 +97,8 @@ class Message(models.Model):
             ),
             # the sweeper's stuck-send check and /metrics: rows in flight (partial: a handful at any time)
             models.Index(fields=["sending_at"], condition=Q(status="sending"), name="message_sending_idx"),
+            # the media sweeper: inbound MMS not yet copied (partial: empty but for the last minutes' MMS)
+            models.Index(fields=["created_at"], condition=Q(media_pending=True), name="message_media_pending_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,5 @@
 """Thin tasks: load by id, call a service. All are safe to run twice."""
 
-import requests
 from celery import shared_task
 
 
@@ -28,17 +27,18 @@ def sweep_outbound_task() -> dict:
     return sweep_outbound()
 
 
-@shared_task(
-    name="messaging.tasks.fetch_media",
-    ignore_result=True,
-    autoretry_for=(requests.RequestException,),
-    retry_backoff=5,
-    retry_backoff_max=300,
-    max_retries=8,
-)
+@shared_task(name="messaging.tasks.fetch_media", ignore_result=True)
 def fetch_media_task(message_id: int) -> None:
-    """Download an inbound MMS's media into our storage (carrier URLs need credentials and may expire). Retried with
-    backoff on network errors; items already stored are skipped, so a retry never stores a file twice."""
+    """Download an inbound MMS's media into our storage (carrier URLs need credentials and may expire). One try:
+    what the carrier did not give is fetched again by the media sweeper."""
     from messaging.media import fetch_media
 
     fetch_media(message_id=message_id)
+
+
+@shared_task(name="messaging.tasks.sweep_media", ignore_result=True)
+def sweep_media_task() -> dict:
+    """Beat, every minute: re-ring media fetches that were lost or failed, and give up on day-old ones."""
+    from messaging.media import sweep_media
+
+    return sweep_media()

@@ -188,6 +188,8 @@ if CELERY_BROKER_KEY_PREFIX := env.str("CELERY_BROKER_KEY_PREFIX", default=""):
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = CELERY_BROKER_KEY_PREFIX
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbound": {"task": "messaging.tasks.sweep_outbound", "schedule": 2.0, "options": {"expires": 2.0}},
+    # inbound MMS media whose fetch was lost or failed (default queue: downloads can be slow)
+    "sweep-media": {"task": "messaging.tasks.sweep_media", "schedule": 60.0, "options": {"expires": 60.0}},
     # members' alerts (email and text), batched per member; on the default queue, as email can be slow
     "send-notifications": {"task": "inbox.tasks.send_notifications", "schedule": 5.0, "options": {"expires": 5.0}},
     # escalation pages, answer-time reminders and follow-ups: rows with a due time, fired exactly once
