@@ -1,15 +1,20 @@
 """Inbound MMS media: carrier URLs need the account's credentials and may expire, so we keep our own copy."""
 
+import copy
 import datetime as dt
 import logging
 import mimetypes
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from messaging.models import Message
@@ -36,19 +41,62 @@ def _done(item: dict) -> bool:
     return bool(item.get("stored") or item.get("error"))
 
 
+# One fetch of a message at a time: a session-level advisory lock keyed by the message id, not a row lock, so no
+# transaction stays open across downloads (erasure, the purge and vacuum never wait on a slow carrier).
+_FETCH_LOCK_SPACE = 0x4D4D53 << 40  # "MMS"; message ids stay below 2**40
+
+
+@contextmanager
+def _fetching(message_id: int):
+    key = _FETCH_LOCK_SPACE | message_id
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        mine = cursor.fetchone()[0]
+    try:
+        yield mine
+    finally:
+        if mine:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def _download(url: str, auth) -> tuple[bytes | None, str]:
+    """The item's bytes (at most MAX_MEDIA_BYTES + 1), or None and why not: "" for a failure worth trying again
+    later (network, timeouts, a broken body, 408/429/5xx), a reason for one that is not (other 4xx: gone at the
+    carrier, not ours to read)."""
+    try:
+        with requests.get(url, auth=auth, timeout=(3.05, 20), stream=True) as response:
+            if response.status_code >= 400:
+                if response.status_code in (408, 429) or response.status_code >= 500:
+                    return None, ""
+                return None, f"not stored: the carrier answered {response.status_code}"
+            return response.raw.read(MAX_MEDIA_BYTES + 1, decode_content=True), ""
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError):
+        return None, ""
+
+
+def _record(message_id: int, seen: list, media: list) -> bool:
+    """Write `media` if the row still holds what we last read or wrote (`seen`): an erasure, the purge or the
+    sweeper giving up may have changed it meanwhile, and their word stands. Returns whether it was written."""
+    pending = not all(_done(item) for item in media)
+    return bool(Message.objects.filter(pk=message_id, media=seen).update(media=media, media_pending=pending))
+
+
 def fetch_media(*, message_id: int) -> list[dict] | None:
-    """Download each media item of an inbound message into default storage and record the stored path. Runs with
-    the row locked (SKIP LOCKED: while another fetch of it runs, this one returns None). Items already stored or
-    refused are skipped, so a second fetch never stores a file twice. A network or carrier error stops the
-    fetch: what was stored so far is kept, the message stays `media_pending`, and the media sweeper tries again
-    later (no long Celery retries)."""
-    with transaction.atomic():
-        message = Message.objects.select_for_update(skip_locked=True).filter(pk=message_id).first()
+    """Download each media item of an inbound message into default storage and record the stored path, item by
+    item. One fetch of a message at a time (another one returns None at once). Items already stored or refused
+    are skipped, so a second fetch never stores a file twice. An item the carrier fails to give now stays
+    pending (the message stays `media_pending`, the sweeper tries again later, not Celery); one it refuses for
+    good is marked with the reason. If the row changed under the fetch (an erasure), the file just stored is
+    deleted and nothing is written. Returns the media as recorded, or None when nothing was."""
+    with _fetching(message_id) as mine:
+        message = Message.objects.filter(pk=message_id).first() if mine else None
         if message is None:
             return None
         credentials = credentials_for(message)
         auth = (credentials.account_id, credentials.secret) if credentials else None
-        media = list(message.media)
+        seen = message.media
+        media = copy.deepcopy(seen)
         for index, item in enumerate(media):
             if _done(item):
                 continue
@@ -60,46 +108,55 @@ def fetch_media(*, message_id: int) -> list[dict] | None:
             if not content_type.startswith(ALLOWED_TYPES):
                 item["error"] = f"not stored: {content_type or 'unknown'} files are not kept"
                 continue
-            try:
-                response = requests.get(url, auth=auth, timeout=(3.05, 20), stream=True)
-                response.raise_for_status()
-                data = response.raw.read(MAX_MEDIA_BYTES + 1, decode_content=True)
-            except requests.RequestException:
-                logger.warning("media %s of message %s not fetched; the sweeper tries again", index, message.pk)
-                break
+            data, refused = _download(url, auth)
+            if data is None:
+                if refused:
+                    item["error"] = refused
+                else:
+                    logger.warning("media %s of message %s not fetched; the sweeper tries again", index, message.pk)
+                continue
             if len(data) > MAX_MEDIA_BYTES:
                 item["error"] = "not stored: larger than 5 MB"
                 continue
             extension = mimetypes.guess_extension(content_type.split(";")[0]) or ".bin"
             name = f"mms/{message.business_id}/{message.pk}-{index}{extension}"
+            if default_storage.exists(name):
+                default_storage.delete(name)  # left by an attempt that died before recording it: never a copy
             item["stored"] = default_storage.save(name, ContentFile(data))
             item["size"] = len(data)
-        message.media = media
-        message.media_pending = not all(_done(item) for item in media)
-        message.save(update_fields=["media", "media_pending"])
-    return media
+            # Recorded item by item: a fetch that dies later neither loses this one nor stores it again.
+            if not _record(message.pk, seen, media):
+                default_storage.delete(item["stored"])
+                return None
+            seen = copy.deepcopy(media)
+        return media if _record(message.pk, seen, media) else None
 
 
 MEDIA_SWEEP_GRACE = dt.timedelta(minutes=1)  # the fetch rung on commit goes first
-MEDIA_RETRY_EVERY = dt.timedelta(minutes=5)
+MEDIA_RETRY_EVERY = dt.timedelta(minutes=5)  # at least; a quarter of the message's age once that is longer
 MEDIA_GIVE_UP_AFTER = dt.timedelta(hours=24)
-MEDIA_SWEEP_BATCH = 200
+MEDIA_SWEEP_BATCH = 20  # rings per sweep: a carrier media outage must not flood the default queue
 GAVE_UP = "not stored: the carrier's copy could not be downloaded for 24 hours"
 
 
 def sweep_media(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Re-ring the fetch of inbound MMS whose media is still pending: the enqueue on commit was lost (Redis down,
-    a process killed) or the carrier did not answer. At most every MEDIA_RETRY_EVERY per message; after
-    MEDIA_GIVE_UP_AFTER the missing items are marked as not stored, for the thread to say so. Rows are taken with
-    FOR UPDATE SKIP LOCKED, so two sweepers split the work and a fetch in progress is left alone."""
+    a process killed) or the carrier did not give it yet. Each message is rung again after MEDIA_RETRY_EVERY, or a
+    quarter of its age when that is longer (about 15 rings in its first day); after MEDIA_GIVE_UP_AFTER the
+    missing items are marked as not stored, for the thread to say so (a fetch still running then finds the row
+    changed and keeps nothing). Rows are taken with FOR UPDATE SKIP LOCKED, so two sweepers split the work."""
     from messaging.tasks import fetch_media_task
 
     now = now or timezone.now()
+    backed_off = RawSQL(
+        "swept_at IS NULL OR swept_at <= %s - GREATEST(%s, (%s - created_at) / 4)",
+        [now, MEDIA_RETRY_EVERY, now],
+        output_field=BooleanField(),
+    )
     with transaction.atomic():
         rows = list(
             Message.objects.select_for_update(skip_locked=True)
-            .filter(media_pending=True, created_at__lte=now - MEDIA_SWEEP_GRACE)
-            .exclude(swept_at__gt=now - MEDIA_RETRY_EVERY)
+            .filter(backed_off, media_pending=True, created_at__lte=now - MEDIA_SWEEP_GRACE)
             .order_by("created_at")
             .only("pk", "created_at", "media")[:MEDIA_SWEEP_BATCH]
         )
@@ -112,7 +169,10 @@ def sweep_media(*, now: dt.datetime | None = None) -> dict[str, int]:
 
         def ring() -> None:
             for pk in due:
-                fetch_media_task.delay(pk)
+                try:
+                    fetch_media_task.delay(pk)
+                except Exception:  # the broker is only a doorbell: the row stays pending for the next sweep
+                    logger.warning("could not enqueue the media fetch of message %s", pk, exc_info=True)
 
-        transaction.on_commit(ring, robust=True)
+        transaction.on_commit(ring)
     return {"requeued": len(due), "gave_up": len(expired)}

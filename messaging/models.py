@@ -57,7 +57,7 @@ class Message(models.Model):
     # [{"url": ..., "content_type": ..., "stored": "<storage path>"}]
     media = models.JSONField(default=list, blank=True)
     # Inbound MMS whose items are not all stored (or refused) yet: the work row the media sweeper re-rings.
-    media_pending = models.BooleanField(default=False)
+    media_pending = models.BooleanField(default=False, db_default=False)  # db_default: code of before inserts too
     status = models.CharField(max_length=12, choices=Status.choices)
     provider = models.CharField(max_length=20)
     provider_message_id = models.CharField(max_length=64, null=True, blank=True, unique=True)

@@ -1,14 +1,11 @@
-# Inbound MMS whose media is still to be copied, and the partial index the media sweeper reads. The column has a
-# constant default (no table rewrite); the index is built CONCURRENTLY (so not in a transaction), like 0008.
-# Messages received before this migration keep media_pending False: the sweeper does not look at them.
+# Inbound MMS whose media is still to be copied. A constant database default: no table rewrite, and the processes
+# still running the previous release (which do not know the column) keep inserting messages during a deploy.
+# Messages received before this migration keep media_pending False: the media sweeper does not look at them.
 
-from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    atomic = False
-
     dependencies = [
         ("messaging", "0008_message_sending_idx"),
     ]
@@ -17,12 +14,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="message",
             name="media_pending",
-            field=models.BooleanField(default=False),
-        ),
-        AddIndexConcurrently(
-            model_name="message",
-            index=models.Index(
-                condition=models.Q(("media_pending", True)), fields=["created_at"], name="message_media_pending_idx"
-            ),
+            field=models.BooleanField(db_default=False, default=False),
         ),
     ]

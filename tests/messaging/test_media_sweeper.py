@@ -6,6 +6,8 @@ import threading
 
 import pytest
 import requests
+import urllib3
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
 from messaging import media as media_module
@@ -101,20 +103,106 @@ def test_media_still_missing_after_a_day_is_marked_not_stored(number_a, fake_twi
     assert message.media[0]["error"] == GAVE_UP and not message.media_pending and rung == []
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_fetch_in_progress_is_left_alone_by_sweepers_and_other_fetches(number_a, fake_twilio, rung):
-    """Real transactions: while one holds the row (a fetch downloading), a second fetch returns at once and the
-    sweeper takes nothing; afterwards the sweeper takes it."""
+class _Response:
+    """Just enough of a streamed requests response."""
+
+    def __init__(self, status_code: int, read):
+        self.status_code = status_code
+        self.raw = type("Raw", (), {"read": staticmethod(read)})()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _broken_body(*args, **kwargs):
+    raise urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("first", "error"),
+    [
+        (_Response(404, _broken_body), "not stored: the carrier answered 404"),  # gone at the carrier: for good
+        (_Response(200, _broken_body), None),  # the body broke off: try again later
+        (_Response(503, _broken_body), None),
+    ],
+)
+def test_a_failing_item_does_not_stop_the_others(number_a, fake_twilio, monkeypatch, first, error):
+    message = mms(fake_twilio, items=2)
+    real_get = requests.get
+    monkeypatch.setattr(
+        media_module.requests, "get", lambda url, **kw: first if url.endswith(f"ME{0:032x}") else real_get(url, **kw)
+    )
+    media = fetch_media(message_id=message.pk)
+    message.refresh_from_db()
+    assert media[1]["stored"] and "stored" not in media[0]
+    assert media[0].get("error") == error and message.media_pending is (error is None)
+
+
+@pytest.mark.django_db
+def test_an_erasure_during_the_download_wins_and_the_file_is_deleted(number_a, fake_twilio, monkeypatch):
+    message = mms(fake_twilio)
+    real_get = requests.get
+    saved = []
+
+    def erased_meanwhile(url, **kwargs):
+        Message.objects.filter(pk=message.pk).update(media=[], body="")  # what erasure leaves
+        return real_get(url, **kwargs)
+
+    monkeypatch.setattr(media_module.requests, "get", erased_meanwhile)
+    real_save = default_storage.save
+    monkeypatch.setattr(
+        default_storage, "save", lambda name, content: saved.append(real_save(name, content)) or saved[-1]
+    )
+    assert fetch_media(message_id=message.pk) is None
+    message.refresh_from_db()
+    assert message.media == [] and saved and not default_storage.exists(saved[0])
+
+
+@pytest.mark.django_db
+def test_the_sweeper_backs_off_with_the_messages_age(number_a, fake_twilio, rung, django_capture_on_commit_callbacks):
     message = mms(fake_twilio)
     rung.clear()
+    two_hours = message.created_at + dt.timedelta(hours=2)
+    Message.objects.filter(pk=message.pk).update(swept_at=two_hours - dt.timedelta(minutes=20))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_media(now=two_hours)["requeued"] == 0  # at two hours old, every 30 minutes
+        assert sweep_media(now=two_hours + dt.timedelta(minutes=15))["requeued"] == 1  # 35 min since, age/4 is 34
+    assert rung == [message.pk]
+
+
+@pytest.mark.django_db
+def test_old_code_can_still_insert_messages_during_a_deploy():
+    """The column has a database default: an INSERT that does not name it (the previous release) works."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_default, is_nullable FROM information_schema.columns "
+            "WHERE table_name = 'messaging_message' AND column_name = 'media_pending'"
+        )
+        assert cursor.fetchone() == ("false", "NO")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_fetch_of_a_message_at_a_time(number_a, fake_twilio):
+    """Real sessions: while one fetch holds the message's advisory lock (downloading), a second returns at once
+    without touching the row; once it is released, a fetch runs."""
+    from messaging.media import _FETCH_LOCK_SPACE
+
+    message = mms(fake_twilio)
     holding, release = threading.Event(), threading.Event()
 
     def fetch_in_progress() -> None:
         try:
-            with transaction.atomic():
-                Message.objects.select_for_update().get(pk=message.pk)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_lock(%s)", [_FETCH_LOCK_SPACE | message.pk])
                 holding.set()
                 release.wait(10)
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_FETCH_LOCK_SPACE | message.pk])
         finally:
             connection.close()
 
@@ -123,9 +211,36 @@ def test_a_fetch_in_progress_is_left_alone_by_sweepers_and_other_fetches(number_
     try:
         assert holding.wait(10)
         assert fetch_media(message_id=message.pk) is None
-        assert sweep_media(now=message.created_at + dt.timedelta(minutes=2))["requeued"] == 0
+        assert Message.objects.get(pk=message.pk).media_pending
     finally:
         release.set()
         thread.join(10)
-    assert sweep_media(now=message.created_at + dt.timedelta(minutes=2))["requeued"] == 1
-    assert rung == [message.pk]
+    assert fetch_media(message_id=message.pk)[0]["stored"]
+    assert not Message.objects.get(pk=message.pk).media_pending
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweepers_split_the_work(number_a, fake_twilio, rung):
+    """A row another sweeper holds (FOR UPDATE) is skipped, not waited for."""
+    first, second = mms(fake_twilio), mms(fake_twilio)
+    rung.clear()
+    holding, release = threading.Event(), threading.Event()
+
+    def other_sweeper() -> None:
+        try:
+            with transaction.atomic():
+                Message.objects.select_for_update().get(pk=first.pk)
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_sweeper)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        assert sweep_media(now=second.created_at + dt.timedelta(minutes=2))["requeued"] == 1
+    finally:
+        release.set()
+        thread.join(10)
+    assert rung == [second.pk]
