@@ -85,7 +85,7 @@ def _record(message_id: int, seen: list, media: list) -> bool:
 def fetch_media(*, message_id: int) -> list[dict] | None:
     """Download each media item of an inbound message into default storage and record the stored path, item by
     item. One fetch of a message at a time (another one returns None at once). Items already stored or refused
-    are skipped, so a second fetch never stores a file twice. An item the carrier fails to give now stays
+    are left as they are, so a second fetch never stores a file twice. An item the carrier fails to give now stays
     pending (the message stays `media_pending`, the sweeper tries again later, not Celery); one it refuses for
     good is marked with the reason. If the row changed under the fetch (an erasure), the file just stored is
     deleted and nothing is written. Returns the media as recorded, or None when nothing was."""

@@ -221,7 +221,7 @@ def test_one_fetch_of_a_message_at_a_time(number_a, fake_twilio):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_sweepers_split_the_work(number_a, fake_twilio, rung):
-    """A row another sweeper holds (FOR UPDATE) is skipped, not waited for."""
+    """A row another sweeper holds (FOR UPDATE) is left to it, not waited for."""
     first, second = mms(fake_twilio), mms(fake_twilio)
     rung.clear()
     holding, release = threading.Event(), threading.Event()
