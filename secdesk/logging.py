@@ -260,12 +260,17 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
         return redact_text(cleansed) if isinstance(cleansed, str) else cleansed
 
     def get_post_parameters(self, request):
-        if request is None:
-            return {}
-        return self.get_cleansed_multivaluedict(request, request.POST)
+        return self._mask_by_name(super().get_post_parameters(request))
 
     def get_cleansed_multivaluedict(self, request, multivaluedict):
-        cleansed = super().get_cleansed_multivaluedict(request, multivaluedict).copy()
+        return self._mask_by_name(super().get_cleansed_multivaluedict(request, multivaluedict))
+
+    def _mask_by_name(self, params):
+        """What Django's filter left (it honours @sensitive_post_parameters, bare or named), with every field
+        whose name says it is secret masked too."""
+        if not params:
+            return params
+        cleansed = params.copy()
         for key in cleansed:
             if SENSITIVE_NAME.search(key):
                 cleansed[key] = self.cleansed_substitute

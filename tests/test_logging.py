@@ -248,3 +248,20 @@ def test_error_email_text_shows_no_secret():
     assert "carrier said no" in text
     for secret in (API_KEY, TWILIO_AUTH_TOKEN, SESSION_ID):
         assert secret not in text, secret
+
+
+def test_a_view_marking_every_field_sensitive_keeps_them_all_hidden():
+    """A bare @sensitive_post_parameters() (Django's login views) hides every field, not only secret-looking ones;
+    without it, only the secret-looking ones are hidden."""
+    from secdesk.logging import MASK, SecretsExceptionReporterFilter
+
+    request = RequestFactory().post("/accounts/login/", data={"username": "ann@acme.test", "secret": "x"})
+    assert dict(SecretsExceptionReporterFilter().get_post_parameters(request).items()) == {
+        "username": "ann@acme.test",
+        "secret": MASK,
+    }
+    request.sensitive_post_parameters = "__ALL__"
+    assert dict(SecretsExceptionReporterFilter().get_post_parameters(request).items()) == {
+        "username": MASK,
+        "secret": MASK,
+    }
