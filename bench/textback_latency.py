@@ -102,6 +102,18 @@ def gunicorn_command(app: str, port: int, *, production_config: bool = True) -> 
     return [str(BIN / "gunicorn"), app, *config, "--bind", f"127.0.0.1:{port}", *threads]
 
 
+def celery_worker_command(app: str = "secdesk", *, concurrency: int = 8, loglevel: str = "WARNING") -> list[str]:
+    """The Celery worker as the Procfile runs it (both queues, a threads pool), without the cluster chatter a
+    single worker does not need."""
+    pool = ["--pool", "threads", "--concurrency", str(concurrency), "--loglevel", loglevel]
+    quiet = ["--without-heartbeat", "--without-gossip", "--without-mingle"]
+    return [str(BIN / "celery"), "-A", app, "worker", "-Q", "textback,default", *pool, *quiet]
+
+
+def celery_beat_command(schedule: Path | str, *, loglevel: str = "WARNING") -> list[str]:
+    return [str(BIN / "celery"), "-A", "secdesk", "beat", "--loglevel", loglevel, "--schedule", str(schedule)]
+
+
 def tenants(count: int) -> list[tuple[str, str, str]]:
     """(account SID, auth token, number) of each bench business: the first is the one this bench always used, the
     others each have their own subaccount, as an account belongs to one business."""
@@ -339,37 +351,8 @@ def start_ours(args, log_dir: Path | None = None):
 
     def start(stack: Stack, env: dict) -> None:
         stack.start(*gunicorn_command("secdesk.wsgi", args.port), env=env, log=log("gunicorn"))
-        stack.start(
-            str(BIN / "celery"),
-            "-A",
-            "secdesk",
-            "worker",
-            "-Q",
-            "textback,default",
-            "--pool",
-            "threads",
-            "--concurrency",
-            "8",
-            "--loglevel",
-            "WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            env=env,
-            log=log("worker"),
-        )
-        stack.start(
-            str(BIN / "celery"),
-            "-A",
-            "secdesk",
-            "beat",
-            "--loglevel",
-            "WARNING",
-            "--schedule",
-            f"/tmp/secdesk-bench-beat-{os.getpid()}",
-            env=env,
-            log=log("beat"),
-        )
+        stack.start(*celery_worker_command(), env=env, log=log("worker"))
+        stack.start(*celery_beat_command(f"/tmp/secdesk-bench-beat-{os.getpid()}"), env=env, log=log("beat"))
         wait_http(f"http://127.0.0.1:{args.port}/healthz", timeout=60)
 
     return start

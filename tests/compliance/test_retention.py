@@ -1,12 +1,10 @@
 """Retention: the owner's setting, and the nightly purge of old message text, media files and recording links."""
 
 import datetime as dt
-import threading
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -16,6 +14,7 @@ from compliance.services import consent_record
 from compliance.tasks import purge_expired_task
 from messaging.models import Message
 from telephony.models import Call
+from tests.concurrency import held_elsewhere
 from tests.factories import CallFactory, PhoneNumberFactory
 from tests.numbers import CALLER
 
@@ -147,26 +146,9 @@ def test_rows_held_by_another_run_are_skipped_not_waited_for(tenant_a, number_a)
     keep_for(tenant_a.business, 30)
     held = message(tenant_a.business, number_a, created_at=OLD)
     free = message(tenant_a.business, number_a, created_at=OLD)
-    locked, release = threading.Event(), threading.Event()
-
-    def other_run():
-        try:
-            with transaction.atomic():
-                list(Message.objects.select_for_update().filter(pk=held.pk))
-                locked.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=other_run)
-    thread.start()
-    try:
-        assert locked.wait(10)
+    with held_elsewhere(lambda: list(Message.objects.select_for_update().filter(pk=held.pk))):
         assert purge_expired(now=NOW)["messages"] == 1  # returns at once instead of blocking on the held row
         assert Message.objects.get(pk=free.pk).body == "" and Message.objects.get(pk=held.pk).body
-    finally:
-        release.set()
-        thread.join()
     assert purge_expired(now=NOW)["messages"] == 1  # the next run picks it up
     assert Message.objects.get(pk=held.pk).body == ""
 

@@ -2,18 +2,18 @@
 for fetches that were lost or failed (messaging.media)."""
 
 import datetime as dt
-import threading
 
 import pytest
 import requests
 import urllib3
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import connection
 
 from messaging import media as media_module
 from messaging.media import GAVE_UP, fetch_media, sweep_media
 from messaging.models import Message
 from tests import twilio
+from tests.concurrency import held_elsewhere
 from tests.numbers import CALLER, NUMBER_A
 
 
@@ -194,27 +194,14 @@ def test_one_fetch_of_a_message_at_a_time(number_a, fake_twilio):
     from messaging.media import _FETCH_LOCK_SPACE
 
     message = mms(fake_twilio)
-    holding, release = threading.Event(), threading.Event()
 
-    def fetch_in_progress() -> None:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_lock(%s)", [_FETCH_LOCK_SPACE | message.pk])
-                holding.set()
-                release.wait(10)
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_FETCH_LOCK_SPACE | message.pk])
-        finally:
-            connection.close()
+    def fetching() -> None:  # what a running fetch holds (the transaction-level twin of its session lock)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_FETCH_LOCK_SPACE | message.pk])
 
-    thread = threading.Thread(target=fetch_in_progress)
-    thread.start()
-    try:
-        assert holding.wait(10)
+    with held_elsewhere(fetching):
         assert fetch_media(message_id=message.pk) is None
         assert Message.objects.get(pk=message.pk).media_pending
-    finally:
-        release.set()
-        thread.join(10)
     assert fetch_media(message_id=message.pk)[0]["stored"]
     assert not Message.objects.get(pk=message.pk).media_pending
 
@@ -224,23 +211,6 @@ def test_two_sweepers_split_the_work(number_a, fake_twilio, rung):
     """A row another sweeper holds (FOR UPDATE) is left to it, not waited for."""
     first, second = mms(fake_twilio), mms(fake_twilio)
     rung.clear()
-    holding, release = threading.Event(), threading.Event()
-
-    def other_sweeper() -> None:
-        try:
-            with transaction.atomic():
-                Message.objects.select_for_update().get(pk=first.pk)
-                holding.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=other_sweeper)
-    thread.start()
-    try:
-        assert holding.wait(10)
+    with held_elsewhere(lambda: Message.objects.select_for_update().get(pk=first.pk)):
         assert sweep_media(now=second.created_at + dt.timedelta(minutes=2))["requeued"] == 1
-    finally:
-        release.set()
-        thread.join(10)
     assert rung == [second.pk]

@@ -27,7 +27,16 @@ import psycopg
 import requests
 from psycopg import sql as pgsql
 
-from bench.textback_latency import BIN, PY, ROOT, Stack, base_env, fake_carrier_command, gunicorn_command
+from bench.textback_latency import (
+    PY,
+    ROOT,
+    Stack,
+    base_env,
+    celery_beat_command,
+    celery_worker_command,
+    fake_carrier_command,
+    gunicorn_command,
+)
 from tests.twilio import payload, sign
 
 ACCOUNT_SID = "AC" + "7e" * 16
@@ -299,23 +308,9 @@ class Deployment:
         self._worker_runs += 1
         log = self._log(f"worker-{self._worker_runs}")
         proc = self.worker = self.stack.start(
-            str(BIN / "celery"),
-            "-A",
-            self.worker_app,
-            "worker",
-            "-Q",
-            "textback,default",
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(WORKER_CONCURRENCY),
-            "--loglevel",
-            "INFO",
+            *celery_worker_command(self.worker_app, concurrency=WORKER_CONCURRENCY, loglevel="INFO"),
             "--hostname",
             f"rely{self._worker_runs}-{self.key_prefix}@%h",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
             env={**self.env, **(extra_env or {})},
             log=log,
         )
@@ -333,14 +328,7 @@ class Deployment:
 
     def start_beat(self) -> subprocess.Popen:
         self.beat = self.stack.start(
-            str(BIN / "celery"),
-            "-A",
-            "secdesk",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--schedule",
-            str(self.log_dir / "beat-schedule"),
+            *celery_beat_command(self.log_dir / "beat-schedule", loglevel="INFO"),
             env=self.env,
             log=self._log("beat"),
         )
