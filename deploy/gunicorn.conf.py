@@ -9,7 +9,7 @@ from pathlib import Path
 
 import environ
 
-from secdesk.logging import logging_config
+from secdesk.logging import logging_config_from_env
 
 env = environ.Env()
 environ.Env.read_env(Path(__file__).resolve().parent.parent / ".env", overwrite=False)
@@ -22,17 +22,14 @@ worker_class = "gthread"
 workers = env.int("WEB_CONCURRENCY", default=3)
 threads = env.int("GUNICORN_THREADS", default=4)
 timeout = env.int("GUNICORN_TIMEOUT", default=30)
-graceful_timeout = 30
 keepalive = 5
-# The proxy in front sets X-Forwarded-For/Proto; trust it only from these addresses.
+# The proxy in front sets X-Forwarded-For/Proto; trust it only from these addresses (gunicorn's own default also
+# trusts ::1).
 forwarded_allow_ips = env.str("FORWARDED_ALLOW_IPS", default="127.0.0.1")
 
 accesslog = "-"
 logger_class = "secdesk.logging.GunicornLogger"
-logconfig_dict = logging_config(
-    log_format=env.str("LOG_FORMAT", default="plain" if env.bool("DEBUG", default=False) else "json"),
-    level=env.str("LOG_LEVEL", default="INFO"),
-)
+logconfig_dict = logging_config_from_env(env)
 # Gunicorn 24+ opens a control socket under $HOME by default; nothing here uses it, and the systemd units give the
 # service no writable home.
 control_socket_disable = True

@@ -69,7 +69,7 @@ def _configured_secrets() -> list[str]:
             settings.SECRET_KEY,
             settings.TWILIO_AUTH_TOKEN,
             settings.FIELD_ENCRYPTION_KEY,
-            getattr(settings, "METRICS_TOKEN", ""),
+            settings.METRICS_TOKEN,
             settings.DATABASES["default"].get("PASSWORD", ""),
         ]
     except Exception:  # settings not configured (gunicorn master): patterns alone
@@ -97,7 +97,7 @@ def redact_value(name: str, value: Any) -> Any:
         return {k: redact_value(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [redact_value("", v) for v in value]
-    if isinstance(value, int | float | bool) or value is None:
+    if isinstance(value, int | float) or value is None:
         return value
     return redact_text(str(value))
 
@@ -190,20 +190,26 @@ class GunicornLogger(GunicornBaseLogger):
     def access(self, resp, req, environ, request_time):
         if not self.access_log_enabled:
             return
-        status = resp.status.split(None, 1)[0] if isinstance(resp.status, str) else resp.status
-        headers = {k.lower(): v for k, v in resp.headers}
         fields = {
             "remote_addr": environ.get("REMOTE_ADDR", "-"),
             "method": environ.get("REQUEST_METHOD"),
             "path": environ.get("PATH_INFO"),
-            "status": int(status),
+            "status": resp.status_code,
             "bytes": getattr(resp, "sent", None),
             "duration_ms": round(request_time.total_seconds() * 1000, 1),
             "user_agent": environ.get("HTTP_USER_AGENT", "-"),
         }
-        if "x-request-id" in headers:
-            fields["request_id"] = headers["x-request-id"]
+        request_id = next((value for name, value in resp.headers if name.lower() == "x-request-id"), None)
+        if request_id is not None:
+            fields["request_id"] = request_id
         self.access_log.info("%s %s %s", fields["method"], fields["path"], fields["status"], extra=fields)
+
+
+def logging_config_from_env(env) -> dict:
+    """logging_config as LOG_FORMAT (default: plain with DEBUG on, JSON otherwise) and LOG_LEVEL ask: for
+    settings.LOGGING and gunicorn's logconfig_dict alike."""
+    log_format = env.str("LOG_FORMAT", default="plain" if env.bool("DEBUG", default=False) else "json")
+    return logging_config(log_format=log_format, level=env.str("LOG_LEVEL", default="INFO"))
 
 
 def logging_config(*, log_format: str, level: str) -> dict:

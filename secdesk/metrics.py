@@ -22,6 +22,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from kombu.transport.redis import PRIORITY_STEPS
+from kombu.transport.redis import Channel as KombuRedisChannel
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
@@ -31,11 +33,11 @@ from messaging.models import Message, TextbackSettings
 from tenants.models import Business
 
 QUEUES = ("textback", "default")
-# kombu's Redis transport keeps a queue's messages of priority 3, 6 and 9 in keys of their own beside the plain one.
-_KOMBU_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+# kombu's Redis transport keeps a queue's messages of each priority step in a key of its own beside the plain one.
+_KOMBU_PRIORITY_SUFFIXES = tuple(f"{KombuRedisChannel.sep}{step}" if step else "" for step in PRIORITY_STEPS)
 COUNT_CAP = 100_000
-LATENCY_WINDOW = dt.timedelta(minutes=5)
-ERROR_WINDOWS = {"5m": dt.timedelta(minutes=5), "15m": dt.timedelta(minutes=15)}
+FIVE_MINUTES = dt.timedelta(minutes=5)  # the latency window and the short error window
+FIFTEEN_MINUTES = dt.timedelta(minutes=15)
 QUANTILES = (0.5, 0.95, 0.99)
 REDIS_TIMEOUT_SECONDS = 0.5
 
@@ -155,17 +157,16 @@ def _age_seconds(now: dt.datetime, oldest: dt.datetime | None) -> float:
 def _database_figures(now: dt.datetime) -> list[GaugeMetricFamily]:
     """Outbound work, sweeper lag, text-back latency, carrier errors and webhook health: five queries, whatever
     the number of businesses or rows."""
-    since = {name: now - window for name, window in ERROR_WINDOWS.items()}
     with connection.cursor() as cursor:
         cursor.execute(_IN_FLIGHT_SQL, {"cap": COUNT_CAP})
         in_flight = cursor.fetchall()
         cursor.execute(_SWEEPER_LAG_SQL, {"now": now})
         message_due, timer_due, webhook_due = cursor.fetchone()
-        cursor.execute(_LATENCY_SQL, {"since": now - LATENCY_WINDOW, "quantiles": list(QUANTILES)})
+        cursor.execute(_LATENCY_SQL, {"since": now - FIVE_MINUTES, "quantiles": list(QUANTILES)})
         latency_count, latency_quantiles = cursor.fetchone()
-        cursor.execute(_OUTCOMES_SQL, {"since_5m": since["5m"], "since_15m": since["15m"]})
+        cursor.execute(_OUTCOMES_SQL, {"since_5m": now - FIVE_MINUTES, "since_15m": now - FIFTEEN_MINUTES})
         outcomes = cursor.fetchall()
-        cursor.execute(_WEBHOOKS_SQL, {"cap": COUNT_CAP, "since_15m": since["15m"]})
+        cursor.execute(_WEBHOOKS_SQL, {"cap": COUNT_CAP, "since_15m": now - FIFTEEN_MINUTES})
         webhooks_pending, webhooks_retrying, webhooks_sending, webhooks_failed = cursor.fetchone()
 
     outbound = _gauge(
@@ -192,8 +193,8 @@ def _database_figures(now: dt.datetime) -> list[GaugeMetricFamily]:
         "less the business's configured delay.",
         ("quantile",),
     )
-    for quantile, value in zip(QUANTILES, latency_quantiles or [None] * len(QUANTILES), strict=True):
-        if value is not None:
+    if latency_quantiles:  # NULL when no text-back was created in the window
+        for quantile, value in zip(QUANTILES, latency_quantiles, strict=True):
             latency.add_metric([str(quantile)], float(value))
     latency_total = _gauge("secdesk_textback_count", "Text-backs handed to the carrier, created in the last 5 minutes.")
     latency_total.add_metric([], float(latency_count))

@@ -21,8 +21,9 @@ def preloaded(instance: models.Model, path: str):
     return instance
 
 
-# Built once per (model, conflict target, predicate, updates, extras): the statement text never changes.
-_UPSERT_SQL: dict[tuple, str] = {}
+# Built once per (model, conflict target, predicate, updates, extras): the statement, and the second look at the
+# extras for `reread`. Their text never changes.
+_UPSERT_SQL: dict[tuple, tuple[str, str]] = {}
 
 
 def upsert(
@@ -54,32 +55,34 @@ def upsert(
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     extra = extra or {}
     key = (model, tuple(conflict), where, tuple(update), tuple(extra.items()))
-    sql = _UPSERT_SQL.get(key)
-    if sql is None:
-        quote = connection.ops.quote_name
-        column = {f.name: quote(f.column) for f in fields}
-        setting = [f"{column[name]} = EXCLUDED.{column[name]}" for name in (update or conflict[:1])]
-        predicate = f" WHERE {where}" if where else ""
-        computed = "".join(f", {expression} AS {quote(name)}" for name, expression in extra.items())
-        # Names come from model meta and our own code; every value is bound.
-        sql = _UPSERT_SQL[key] = (
-            f"WITH upserted AS (INSERT INTO {quote(meta.db_table)} ({', '.join(column.values())}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"ON CONFLICT ({', '.join(column[name] for name in conflict)}){predicate} "
-            f"DO UPDATE SET {', '.join(setting)} RETURNING *, (xmax = 0) AS upsert_created) "
-            f"SELECT upserted.*{computed} FROM upserted"
-        )
+    if key not in _UPSERT_SQL:
+        _UPSERT_SQL[key] = _upsert_statements(meta, fields, conflict, where, update, extra)
+    sql, reread_sql = _UPSERT_SQL[key]
     values = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
     [row] = model.objects.raw(sql, [*values, *params])
     created = row.__dict__.pop("upsert_created")
     if extra and reread and not created:
-        quote = connection.ops.quote_name
-        asked = ", ".join(f"{expression} AS {quote(name)}" for name, expression in extra.items())
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT {asked} FROM {quote(meta.db_table)} upserted WHERE upserted.{quote(meta.pk.column)} = %s",  # noqa: S608
-                [*params, row.pk],
-            )
+            cursor.execute(reread_sql, [*params, row.pk])
             for name, value in zip(extra, cursor.fetchone(), strict=True):
                 setattr(row, name, value)
     return row, created
+
+
+def _upsert_statements(meta, fields, conflict, where, update, extra) -> tuple[str, str]:
+    """The upsert and the extras' second look, from model meta and our own code (every value is bound)."""
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    column = {f.name: quote(f.column) for f in fields}
+    setting = [f"{column[name]} = EXCLUDED.{column[name]}" for name in (update or conflict[:1])]
+    predicate = f" WHERE {where}" if where else ""
+    asked = [f"{expression} AS {quote(name)}" for name, expression in extra.items()]
+    upsert_sql = (
+        f"WITH upserted AS (INSERT INTO {table} ({', '.join(column.values())}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({', '.join(column[name] for name in conflict)}){predicate} "
+        f"DO UPDATE SET {', '.join(setting)} RETURNING *, (xmax = 0) AS upsert_created) "
+        f"SELECT {', '.join(['upserted.*', *asked])} FROM upserted"
+    )
+    reread_sql = f"SELECT {', '.join(asked)} FROM {table} upserted WHERE upserted.{quote(meta.pk.column)} = %s"  # noqa: S608
+    return upsert_sql, reread_sql

@@ -9,7 +9,7 @@ import environ
 from celery.schedules import crontab
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 
-from secdesk.logging import logging_config
+from secdesk.logging import logging_config_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -281,8 +281,7 @@ SPECTACULAR_SETTINGS = {
 
 # Logging (secdesk/logging.py): JSON lines in production, plain text in development (LOG_FORMAT overrides), a
 # request id on every web request's lines, task name and id on a Celery task's, secrets masked on every handler.
-LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
-LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+LOGGING = logging_config_from_env(env)
 # Error pages (and error e-mails, if an AdminEmailHandler is ever added) mask secrets too: headers, POST fields,
 # local variables, query strings.
 DEFAULT_EXCEPTION_REPORTER = "secdesk.logging.SecretsExceptionReporter"

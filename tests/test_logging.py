@@ -55,7 +55,8 @@ def test_every_handler_masks_secrets_and_adds_context():
 
 
 def test_log_format_defaults_to_plain_in_development():
-    assert settings.LOG_FORMAT == "plain"  # secdesk/test_settings.py sets DEBUG=1 before the settings load
+    # secdesk/test_settings.py sets DEBUG=1 before the settings load
+    assert settings.LOGGING["handlers"]["console"]["formatter"] == "plain"
 
 
 def test_json_line_has_time_level_logger_message_and_extras(json_lines):
@@ -183,7 +184,7 @@ def test_gunicorn_access_log_is_json_with_request_fields(monkeypatch):
         buffer = io.StringIO()
         [handler] = [h for h in logging.getLogger().handlers if isinstance(h.formatter, JsonFormatter)]
         handler.setStream(buffer)
-        response = SimpleNamespace(status="201 Created", headers=[("X-Request-ID", "lb-1")], sent=12)
+        response = SimpleNamespace(status="201 Created", status_code=201, headers=[("X-Request-ID", "lb-1")], sent=12)
         environ = {
             "REMOTE_ADDR": "10.0.0.5",
             "REQUEST_METHOD": "POST",
