@@ -53,11 +53,10 @@ def conversation_open_for(
     conversation = Conversation.objects.create(
         business=contact.business, contact=contact, phone_number=phone_number, last_activity_at=at
     )
-    # Nothing can hang off a row nobody else can see yet: its intake link is known to be missing (the text-back
-    # creates it without looking first, and without a savepoint: see intake_link_for).
-    conversation.created_now = True  # for the rest of this transaction only
+    # Nothing can hang off a row nobody else can see yet: for the rest of this transaction its intake link is
+    # known to be missing (the text-back creates it without looking first, and without a savepoint).
+    conversation.created_now = True
     transaction.on_commit(lambda: conversation.__dict__.pop("created_now", None))
-    Conversation.intake_link.related.set_cached_value(conversation, None)
     conversation_started(conversation, zip_code=contact.zip_code or zip_code)
     return conversation, True
 

@@ -103,9 +103,8 @@ def intake_link_for(*, conversation: Conversation, now: dt.datetime | None = Non
     Idempotent: later calls return the same link; one that has expired while its conversation is still open (a
     caller calling again weeks later) gets a fresh expiry, so a text never carries a dead link."""
     now = now or timezone.now()
-    existing = preloaded(conversation, "intake_link")  # a conversation created in this transaction has none
-    if existing is ...:
-        existing = IntakeLink.objects.filter(conversation=conversation).first()
+    fresh = getattr(conversation, "created_now", False)  # created in this transaction: it has none
+    existing = None if fresh else IntakeLink.objects.filter(conversation=conversation).first()
     if existing is not None and existing.expires_at > now:
         return existing
     loaded = preloaded(conversation, "business.intake_settings")
@@ -123,7 +122,7 @@ def intake_link_for(*, conversation: Conversation, now: dt.datetime | None = Non
         existing.expires_at = expires_at
         return existing
     link = IntakeLink(business_id=conversation.business_id, conversation=conversation, expires_at=expires_at)
-    if getattr(conversation, "created_now", False):
+    if fresh:
         # Created in this transaction (inbox.services.conversation_open_for): nobody else can see it, so nobody
         # else can be creating its link (no savepoint round trips on the missed-call path).
         link.save(force_insert=True)

@@ -5,6 +5,7 @@ import datetime as dt
 import logging
 import mimetypes
 from contextlib import contextmanager
+from functools import partial
 from urllib.parse import urlsplit
 
 import requests
@@ -120,8 +121,7 @@ def fetch_media(*, message_id: int) -> list[dict] | None:
                 continue
             extension = mimetypes.guess_extension(content_type.split(";")[0]) or ".bin"
             name = f"mms/{message.business_id}/{message.pk}-{index}{extension}"
-            if default_storage.exists(name):
-                default_storage.delete(name)  # left by an attempt that died before recording it: never a copy
+            default_storage.delete(name)  # left by an attempt that died before recording it: never a copy
             item["stored"] = default_storage.save(name, ContentFile(data))
             item["size"] = len(data)
             # Recorded item by item: a fetch that dies later neither loses this one nor stores it again.
@@ -163,16 +163,10 @@ def sweep_media(*, now: dt.datetime | None = None) -> dict[str, int]:
         due = [m.pk for m in rows if m.created_at > now - MEDIA_GIVE_UP_AFTER]
         expired = [m for m in rows if m.created_at <= now - MEDIA_GIVE_UP_AFTER]
         for message in expired:
-            media = [item if _done(item) else {**item, "error": GAVE_UP} for item in message.media]
-            Message.objects.filter(pk=message.pk).update(media=media, media_pending=False)
+            message.media = [item if _done(item) else {**item, "error": GAVE_UP} for item in message.media]
+            message.media_pending = False
+        Message.objects.bulk_update(expired, ["media", "media_pending"])
         Message.objects.filter(pk__in=due).update(swept_at=now)
-
-        def ring() -> None:
-            for pk in due:
-                try:
-                    fetch_media_task.delay(pk)
-                except Exception:  # the broker is only a doorbell: the row stays pending for the next sweep
-                    logger.warning("could not enqueue the media fetch of message %s", pk, exc_info=True)
-
-        transaction.on_commit(ring)
+        for pk in due:  # each its own doorbell: a broker down leaves the rows pending for the next sweep
+            transaction.on_commit(partial(fetch_media_task.delay, pk), robust=True)
     return {"requeued": len(due), "gave_up": len(expired)}

@@ -93,7 +93,7 @@ def _claim(message_id: int) -> Message | None:
             message.attempts -= 1
             if message.attempts == 0:
                 message.sending_at = None
-            _fail(message, code=reason, now=now)
+            _fail(message, code=reason, now=now, also=("attempts", "sending_at"))
             return None
     return message
 
@@ -178,15 +178,14 @@ def _waits_for_quiet_hours(message: Message) -> bool:
     return False
 
 
-def _fail(message: Message, *, code: str, now: dt.datetime, detail: str = "") -> None:
+def _fail(message: Message, *, code: str, now: dt.datetime, detail: str = "", also: tuple[str, ...] = ()) -> None:
     message.status = S.FAILED
     message.error_code = code[:10]
     message.error_message = plain_error(code, detail)
     message.failed_at = now
     message.next_attempt_at = None
     message.status_rank = max(message.status_rank, 4)
-    fields = ["status", "error_code", "error_message", "failed_at", "next_attempt_at", "status_rank"]
-    fields += ["attempts", "sending_at"]
+    fields = ["status", "error_code", "error_message", "failed_at", "next_attempt_at", "status_rank", *also]
     message.save(update_fields=fields)
 
 
@@ -346,18 +345,14 @@ def reconcile_message(*, message_id: int) -> str:
             message.next_attempt_at = now
             message.error_message = "The carrier never received this message; sending it again."
             message.save(update_fields=["status", "next_attempt_at", "error_message"])
-            transaction.on_commit(lambda: _enqueue_send(message.pk))
+            from messaging.services import enqueue_send
+
+            enqueue_send(message.pk)
             return "reconciled: not at the carrier, queued again"
         if absent or now - attempted_at >= GIVE_UP_RECONCILING_AFTER or lookup is None:
             _fail(message, code="unconfirmed", now=now)
             return "reconciled: unconfirmed"
     return "reconcile later"
-
-
-def _enqueue_send(message_id: int) -> None:
-    from messaging.tasks import send_message_task
-
-    send_message_task.delay(message_id)
 
 
 SWEEP_GRACE = dt.timedelta(seconds=2)  # leave the on-commit fast path time to run first
@@ -369,7 +364,7 @@ def sweep_outbound() -> dict[str, int]:
     """Re-enqueue what Redis lost or a dead worker dropped. Every row it touches is taken with FOR UPDATE SKIP
     LOCKED, so two sweepers running at once split the work instead of doubling it; enqueueing a row twice is
     harmless anyway, as sending claims the row first."""
-    from messaging.tasks import reconcile_message_task
+    from messaging.tasks import reconcile_message_task, send_message_task
 
     now = timezone.now()
     with transaction.atomic():
@@ -398,7 +393,7 @@ def sweep_outbound() -> dict[str, int]:
 
         def ring():
             for pk in due:
-                _enqueue_send(pk)
+                send_message_task.delay(pk)
             for pk in unknown:
                 reconcile_message_task.delay(pk)
 

@@ -157,11 +157,13 @@ def call_incoming(*, number: PhoneNumber, event: IncomingCall, at: dt.datetime |
 
 def ringing_call(*, provider: str, call_id: str) -> Call | None:
     """The caller's call while we are still ringing the business's phone, or None."""
-    return (
-        Call.objects.select_related("business", "phone_number")
-        .filter(provider=provider, provider_call_id=call_id, status=Call.Status.RINGING)
-        .first()
-    )
+    return call_of(provider=provider, call_id=call_id, status=Call.Status.RINGING)
+
+
+def call_of(*, provider: str, call_id: str, **filters) -> Call | None:
+    """A call of ours by the carrier's id, with its business and number (for callbacks that name no number)."""
+    calls = Call.objects.select_related("business", "phone_number")
+    return calls.filter(provider=provider, provider_call_id=call_id, **filters).first()
 
 
 @transaction.atomic
@@ -214,14 +216,11 @@ def call_dial_result(*, number: PhoneNumber, event: DialResult, at: dt.datetime 
 def call_status_changed(*, number: PhoneNumber, event: CallStatusEvent, at: dt.datetime | None = None) -> Call | None:
     """Status callback for the caller's leg. If the call ended while we were still ringing (the caller hung up
     before the dial result), this is where it becomes missed. Later callbacks only fill in the duration."""
-    known = Call.objects.filter(
-        provider=number.provider, provider_call_id=event.call_id, business=number.business
-    ).exists()
-    if not known and event.status not in STATUS_MISSED:
-        return None
-    call = _call_locked(number=number, call_id=event.call_id, from_raw=event.from_raw)
     if event.status not in STATUS_MISSED:
-        return call
+        return Call.objects.filter(
+            provider=number.provider, provider_call_id=event.call_id, business=number.business
+        ).first()
+    call = _call_locked(number=number, call_id=event.call_id, from_raw=event.from_raw)
     if call.status == Call.Status.RINGING:
         _register_missed(call, STATUS_MISSED[event.status], at=at)
     fields = ["updated_at"]
@@ -235,24 +234,12 @@ def call_status_changed(*, number: PhoneNumber, event: CallStatusEvent, at: dt.d
     return call
 
 
-def number_of_call(*, provider: str, call_id: str) -> PhoneNumber | None:
-    """The business number a call of ours came in on (with its business), for callbacks that do not say."""
-    return (
-        PhoneNumber.objects.select_related("business")
-        .filter(calls__provider=provider, calls__provider_call_id=call_id)
-        .first()
-    )
-
-
 @transaction.atomic
-def call_recording_ready(*, number: PhoneNumber, event: RecordingEvent) -> Call | None:
-    """Attach a voicemail recording to its call. Idempotent; a recording of another business's call is ignored."""
-    call = Call.objects.filter(
-        provider=number.provider, provider_call_id=event.call_id, business=number.business
-    ).first()
-    if call is None or event.status != "completed":
+def call_recording_ready(*, call: Call, event: RecordingEvent) -> Call:
+    """Attach a voicemail recording to its call (from call_of). Idempotent; only a completed recording counts."""
+    if event.status != "completed":
         return call
-    call = _locked(call, number)
+    call = _locked(call, call.phone_number)
     call.recording_sid = event.recording_id
     call.recording_url = event.url
     call.recording_duration = event.duration

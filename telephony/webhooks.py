@@ -133,15 +133,15 @@ def call_status(request: HttpRequest, provider: WebhookCarrier, number: PhoneNum
 
 @carrier_webhook("twilio", find_number=False)
 def recording(request: HttpRequest, provider: WebhookCarrier, number: None) -> HttpResponse:
-    """Twilio's recording status callback carries no `To`: the call it belongs to names our number (and so the
+    """Twilio's recording status callback carries no `To`: the call it belongs to names our business (and so the
     account whose signature it must carry)."""
     event = provider.parse_recording(request)
-    number = services.number_of_call(provider="twilio", call_id=event.call_id)
-    if number is None:
+    call = services.call_of(provider=provider.code, call_id=event.call_id)
+    if call is None:
         logger.warning("twilio recording %s for a call we do not know", event.recording_id)
         return HttpResponse(status=204)
-    require_account(provider, request, number.business)
-    services.call_recording_ready(number=number, event=event)
+    require_account(provider, request, call.business)
+    services.call_recording_ready(call=call, event=event)
     return HttpResponse(status=204)
 
 

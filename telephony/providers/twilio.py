@@ -71,8 +71,7 @@ class RebasedHttpClient(TwilioHttpClient):
     def __init__(self, *, timeout: tuple[float, float], **kwargs):
         super().__init__(**kwargs)
         self.timeout = timeout
-        if self.session is not None:
-            _read_environment_once(self.session, settings.TWILIO_API_BASE_URL)
+        _read_environment_once(self.session, settings.TWILIO_API_BASE_URL)  # pool_connections: always a session
 
     def request(self, method, url, *args, **kwargs):
         base = settings.TWILIO_API_BASE_URL

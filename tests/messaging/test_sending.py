@@ -108,7 +108,7 @@ def test_two_sweepers_split_the_work(number_a, settings):
         sweep_outbound()
         connection.close()
 
-    with mock.patch("messaging.sending._enqueue_send", side_effect=enqueued.append):
+    with mock.patch("messaging.tasks.send_message_task.delay", side_effect=enqueued.append):
         threads = [threading.Thread(target=sweeper) for _ in range(3)]
         [t.start() for t in threads]
         [t.join() for t in threads]
