@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from secdesk.ttl import TTLCache
@@ -32,23 +34,13 @@ def test_ttl_cache_expires(settings, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_webhooks_work_with_the_config_cache_on(number_a, settings, django_assert_max_num_queries):
+def test_webhooks_work_with_the_config_cache_on(number_a, config_cached, django_assert_max_num_queries):
     """With the cache on, a second call to the same number skips the number and token queries."""
-    from telephony import services
-    from telephony.providers import twilio as twilio_provider
-
-    settings.TELEPHONY_CONFIG_CACHE_SECONDS = 60
-    services._numbers.clear()
-    twilio_provider._tokens.clear()
-    try:
-        first = twilio.payload("voice_incoming", call_sid=twilio.sid("CA"), caller=CALLER, number=NUMBER_A)
-        assert twilio.post("/webhooks/twilio/voice/", first).status_code == 200
-        second = twilio.payload("voice_incoming", call_sid=twilio.sid("CA"), caller=CALLER, number=NUMBER_A)
-        with django_assert_max_num_queries(4):  # savepoint, upsert, lock, release: no config lookups
-            assert twilio.post("/webhooks/twilio/voice/", second).status_code == 200
-    finally:
-        services._numbers.clear()
-        twilio_provider._tokens.clear()
+    first = twilio.payload("voice_incoming", call_sid=twilio.sid("CA"), caller=CALLER, number=NUMBER_A)
+    assert twilio.post("/webhooks/twilio/voice/", first).status_code == 200
+    second = twilio.payload("voice_incoming", call_sid=twilio.sid("CA"), caller=CALLER, number=NUMBER_A)
+    with django_assert_max_num_queries(3):  # savepoint, upsert, release: no config lookups
+        assert twilio.post("/webhooks/twilio/voice/", second).status_code == 200
 
 
 @pytest.fixture
@@ -78,8 +70,6 @@ def config_cached(settings):
 
 def _statements(captured) -> list[str]:
     """Each statement as its verb and table, e.g. "INSERT inbox_conversation"."""
-    import re
-
     shapes = []
     for query in captured:
         sql = query["sql"]
@@ -98,8 +88,6 @@ def test_a_missed_call_costs_these_statements_and_no_more(number_a, config_cache
     blocklist, the team) fails this test."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
-
-    from tests.numbers import NUMBER_A
 
     number_a.mode = "forwarded"
     number_a.save()

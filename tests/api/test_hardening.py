@@ -43,3 +43,4 @@ def test_an_out_of_range_port_is_refused(world_a, settings):
         "/api/v1/webhook-endpoints/", {"url": "http://example.com:99999/", "events": ["call.missed"]}
     )
     assert response.status_code == 400
+    assert "That port is not valid." in str(response.json()["error"]["fields"]["url"])  # not "does not resolve"

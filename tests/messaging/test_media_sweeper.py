@@ -20,8 +20,7 @@ from tests.numbers import CALLER, NUMBER_A
 def mms(fake_twilio, items: int = 1) -> Message:
     """An inbound MMS through the real webhook, with `items` photos at the fake carrier."""
     sid = twilio.sid("MM")
-    params = twilio.payload("sms_inbound", message_sid=sid, body="{body}", caller=CALLER, number=NUMBER_A)
-    params["Body"] = "photo of the leak"
+    params = twilio.payload("sms_inbound", message_sid=sid, body="photo of the leak", caller=CALLER, number=NUMBER_A)
     params["NumMedia"] = str(items)
     base = f"{fake_twilio.base_url}/2010-04-01/Accounts/{twilio.ACCOUNT_SID}/Messages/{sid}/Media"
     for i in range(items):

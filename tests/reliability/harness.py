@@ -117,15 +117,7 @@ def drop_database(url: str) -> None:
 
 
 class _LoggedStack(Stack):
-    """bench's Stack, with each process's output kept in a log file, and single processes stoppable."""
-
-    def start(self, *args: str, env: dict, log: Path) -> subprocess.Popen:
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.procs.append(proc)
-        return proc
+    """bench's Stack, with single processes stoppable."""
 
     def end(self, proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
         """Signal one process's group (the process and its children) and wait for it; SIGKILL if it lingers."""
@@ -191,13 +183,13 @@ class Deployment:
         self.worker: subprocess.Popen | None = None
         self.beat: subprocess.Popen | None = None
         self.business_id: int | None = None
-        self.api_key: str | None = None
         self._worker_runs = 0
 
     # --- setup ---------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _manage(env: dict, *args: str) -> str:
+    def manage(env: dict, *args: str) -> str:
+        """Run manage.py with `env` (the deployment's own: `deployment.env`); its output, or AssertionError."""
         result = subprocess.run(
             [PY, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
         )
@@ -208,7 +200,7 @@ class Deployment:
     def prepare(self) -> None:
         """Migrate the (existing, empty) database and seed one business "Rely Plumbing" open around the clock, with
         its own Twilio account, the number NUMBER in forwarded mode (every call is missed at once), an owner and an
-        API key (self.api_key, for the REST API). Sets self.business_id.
+        API key (API_KEY, for the REST API). Sets self.business_id.
 
         Migrating takes twenty seconds on a busy machine, so the first deployment migrates and seeds a template
         database named after a fingerprint of the migrations and the seed, and every deployment is a copy of it
@@ -221,7 +213,6 @@ class Deployment:
                 pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(pgsql.Identifier(name), pgsql.Identifier(template))
             )
         [(self.business_id,)] = self.sql("SELECT id FROM tenants_business WHERE slug = %s", BUSINESS_SLUG)
-        self.api_key = API_KEY
 
     def _template(self, server_url: str) -> str:
         """The name of the migrated, seeded template database, creating it (once, under an advisory lock that
@@ -243,8 +234,8 @@ class Deployment:
                 building = f"{template}_building"
                 url = scratch_database(server_url, building)
                 env = {**self.env, "DATABASE_URL": url}
-                self._manage(env, "migrate", "--no-input", "-v", "0")
-                self._manage(env, "shell", "-c", SEED)
+                self.manage(env, "migrate", "--no-input", "-v", "0")
+                self.manage(env, "shell", "-c", SEED)
                 conn.execute(
                     pgsql.SQL("ALTER DATABASE {} RENAME TO {}").format(
                         pgsql.Identifier(building), pgsql.Identifier(template)
@@ -276,11 +267,6 @@ class Deployment:
             self.start_beat()
         for wait in waits:
             wait()
-
-    def start_web(self) -> subprocess.Popen:
-        """gunicorn, 2 gthread workers of 8 threads; returns once it answers HTTP."""
-        self._spawn_web()()
-        return self.web
 
     def start_worker(self, extra_env: dict | None = None) -> subprocess.Popen:
         """A Celery worker on both queues, threads pool, with `extra_env` on top of the deployment's environment
@@ -334,27 +320,12 @@ class Deployment:
         )
         return self.beat
 
-    def kill_worker(self, sig: int = signal.SIGKILL) -> None:
-        """Kill the worker without letting it finish anything (SIGKILL by default), as a crash or OOM would."""
+    def stop_worker(self, sig: int = signal.SIGTERM) -> None:
+        """Warm shutdown by default (the worker finishes the tasks it holds, then exits); SIGKILL kills it without
+        letting it finish anything, as a crash or OOM would."""
         if self.worker is not None:
             self.stack.end(self.worker, sig)
             self.worker = None
-
-    def stop_worker(self) -> None:
-        """Warm shutdown: the worker finishes the tasks it holds, then exits."""
-        if self.worker is not None:
-            self.stack.end(self.worker)
-            self.worker = None
-
-    def stop_beat(self) -> None:
-        if self.beat is not None:
-            self.stack.end(self.beat)
-            self.beat = None
-
-    def stop_web(self) -> None:
-        if self.web is not None:
-            self.stack.end(self.web)
-            self.web = None
 
     def stop(self) -> None:
         """Everything, always (use in a finally / fixture teardown)."""
@@ -402,7 +373,7 @@ class Deployment:
     def api(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
         """A REST API call with the seeded API key; (status, JSON body)."""
         response = requests.request(
-            method, self.web_url + path, json=body, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=30
+            method, self.web_url + path, json=body, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=30
         )
         return response.status_code, response.json() if response.content else {}
 

@@ -133,12 +133,6 @@ class PrivateRedis:
         with self.client() as client:
             client.flushall()
 
-    def __enter__(self) -> "PrivateRedis":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
 
 class PrivatePostgres:
     """A PostgreSQL 15 cluster of our own: `initdb` into `datadir` (trust auth for the `postgres` role, listening on
@@ -249,14 +243,6 @@ class PrivatePostgres:
             return self.log_path.read_text()[-chars:]
         except FileNotFoundError:
             return ""
-
-    def __enter__(self) -> "PrivatePostgres":
-        if not (self.datadir / "PG_VERSION").exists():
-            self.initdb()
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 @dataclass

@@ -7,12 +7,8 @@ Real gunicorn, Celery worker and beat, PostgreSQL, Redis and the fake Twilio API
 
 import time
 
-import pytest
-
 from messaging.sending import MAX_ATTEMPTS
 from tests.reliability.harness import Deployment, fire_concurrently, missed_calls, report, wait_until
-
-pytestmark = pytest.mark.reliability
 
 TIMEOUT = 90  # backoff, the sweeper's grace and re-ring spacing add up to tens of seconds on a loaded machine
 
@@ -43,7 +39,7 @@ def test_429_and_5xx_are_retried_until_sent_without_duplicates(deploy):
     started = time.monotonic()
     statuses = fire_concurrently([lambda sid=sid, c=c: deployment.missed_call(sid, c) for sid, c in pairs])
     try:
-        took = wait_until(lambda: all_in(deployment, callers, {"sent"}), timeout=TIMEOUT, what="10 texts sent")
+        wait_until(lambda: all_in(deployment, callers, {"sent"}), timeout=TIMEOUT, what="10 texts sent")
     finally:
         result = deployment.text_figures(callers)
         attempts = [row[1] for row in textbacks(deployment).values()]
@@ -59,7 +55,6 @@ def test_429_and_5xx_are_retried_until_sent_without_duplicates(deploy):
     assert result["lost"] == 0 and result["duplicated"] == 0
     assert result["carrier_requests"] == 10 + len(errors) == sum(attempts)
     assert max(attempts) <= MAX_ATTEMPTS
-    assert took < TIMEOUT
 
 
 def test_failures_are_bounded_and_visible(deploy):
@@ -89,9 +84,7 @@ def test_failures_are_bounded_and_visible(deploy):
     report(
         "carrier_errors_bounded",
         calls=2,
-        sent=0,
         failed_visible=sum(1 for m in body.get("results", []) if m["status"] == "failed" and m["error_message"]),
-        duplicated=0,
         carrier_requests=len(refused) + len(requests),
         attempts_5xx=rows[caller][1],
         attempts_permanent=rows[caller2][1],
@@ -124,11 +117,10 @@ def test_timeouts_are_reconciled_not_resent(deploy):
     started = time.monotonic()
     statuses = fire_concurrently([lambda sid=sid, c=c: deployment.missed_call(sid, c) for sid, c in pairs])
     try:
-        took = wait_until(lambda: all_in(deployment, callers, {"sent"}), timeout=TIMEOUT, what="6 texts settled")
+        wait_until(lambda: all_in(deployment, callers, {"sent"}), timeout=TIMEOUT, what="6 texts settled")
     finally:
         result = deployment.text_figures(callers)
         report("carrier_timeouts", calls=6, **result, recovery_s=round(time.monotonic() - started, 1))
     assert statuses == [200] * 6
     assert result["lost"] == 0 and result["duplicated"] == 0
     assert result["carrier_requests"] == 6 + 3  # only the three the carrier never took were sent again
-    assert took < TIMEOUT

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.reliability.harness import wait_until
+from tests.reliability.harness import report, wait_until
 from tests.reliability.services import fire_at_rate, pct_ms, private_deployment, sweeps_done
 
 RATE = 5.0  # missed calls a second
@@ -81,16 +81,23 @@ def test_postgres_restarted_under_load(stack):
             )
         }
         figures = deployment.text_figures(sorted(callers))
-        print(
-            f"RELIABILITY scenario=postgres_restart webhooks={len(shots)} answered_200={len(answered)} "
-            f"refused={len(refused)} refused_statuses={sorted({s.status for s in refused})} "
-            f"answered_200_without_row={len(answered - committed)} non_200_after_restart="
-            f"{sum(s.status != 200 for s in after_restart)} answer_p50_ms={pct_ms(shots, 50)} "
-            f"answer_max_ms={pct_ms(shots, 100)} replayed={len(replays)} sent={figures['sent']} "
-            f"lost={figures['lost']} duplicated={figures['duplicated']} "
-            f"server_down_s={restart['up'] - restart['down']:.1f} all_texted_after_s={all_texted:.1f} "
-            f"first_200_after_s={(first_ok - restart['up']) if first_ok else float('nan'):.1f}",
-            flush=True,
+        report(
+            "postgres_restart",
+            webhooks=len(shots),
+            answered_200=len(answered),
+            refused=len(refused),
+            refused_statuses=sorted({s.status for s in refused}),
+            answered_200_without_row=len(answered - committed),
+            non_200_after_restart=sum(s.status != 200 for s in after_restart),
+            answer_p50_ms=pct_ms(shots, 50),
+            answer_max_ms=pct_ms(shots, 100),
+            replayed=len(replays),
+            sent=figures["sent"],
+            lost=figures["lost"],
+            duplicated=figures["duplicated"],
+            server_down_s=f"{restart['up'] - restart['down']:.1f}",
+            all_texted_after_s=f"{all_texted:.1f}",
+            first_200_after_s=f"{(first_ok - restart['up']) if first_ok else float('nan'):.1f}",
         )
 
     assert refused, "no webhook arrived while PostgreSQL was down: the restart missed the load"
@@ -127,12 +134,15 @@ def test_a_quick_restart_while_idle_costs_no_request(stack):
         )
     finally:
         figures = deployment.text_figures(sorted(callers))
-        print(
-            f"RELIABILITY scenario=postgres_quick_restart_idle server_down_s={down:.2f} webhooks_after={len(shots)} "
-            f"non_200_after={sum(s.status != 200 for s in shots)} sent={figures['sent']} "
-            f"lost={figures['lost']} duplicated={figures['duplicated']} "
-            f"all_texted_s={recovery:.1f}",
-            flush=True,
+        report(
+            "postgres_quick_restart_idle",
+            server_down_s=f"{down:.2f}",
+            webhooks_after=len(shots),
+            non_200_after=sum(s.status != 200 for s in shots),
+            sent=figures["sent"],
+            lost=figures["lost"],
+            duplicated=figures["duplicated"],
+            all_texted_s=f"{recovery:.1f}",
         )
     assert [shot.status for shot in shots] == [200] * len(shots)
     texts = deployment.texts_by_recipient()

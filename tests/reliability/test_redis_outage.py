@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.reliability.harness import BUSINESS_SLUG, wait_until
+from tests.reliability.harness import BUSINESS_SLUG, report, wait_until
 from tests.reliability.services import fire_at_rate, pct_ms, private_deployment, sweeps_done
 
 RATE = 4.0  # webhooks a second, for the whole run
@@ -55,7 +55,7 @@ def stack(request, tmp_path, receiver):
     url = f"http://127.0.0.1:{receiver[0].server_address[1]}/hook"
     with private_deployment(request, tmp_path, extra_env={"WEBHOOKS_ALLOW_PRIVATE": "1"}) as private:
         deployment = private.deployment
-        deployment._manage(
+        deployment.manage(
             deployment.env,
             "shell",
             "-c",
@@ -127,15 +127,24 @@ def test_redis_down_for_30_seconds_under_load(stack, receiver):
     finally:
         figures = deployment.text_figures(sorted(unique_callers))
         lost, duplicated = figures["lost"], figures["duplicated"]
-        print(
-            f"RELIABILITY scenario=redis_down_30s webhooks={len(shots)} during_outage={len(during)} "
-            f"non_200={len(failed)} answer_p50_ms={pct_ms(shots, 50)} answer_p99_ms={pct_ms(shots, 99)} "
-            f"before_answer_max_ms={pct_ms(before, 100)} outage_answer_p50_ms={pct_ms(during, 50)} "
-            f"outage_answer_max_ms={pct_ms(during, 100)} after_answer_max_ms={pct_ms(after, 100)} "
-            f"sent={figures['sent']} lost={lost} duplicated={duplicated} recovery_s={recovery:.1f} "
-            f"integrator_events={len(set(events))} integrator_redelivered={len(events) - len(set(events))} "
-            f"integrator_recovery_s={deliveries_recovery:.1f}",
-            flush=True,
+        report(
+            "redis_down_30s",
+            webhooks=len(shots),
+            during_outage=len(during),
+            non_200=len(failed),
+            answer_p50_ms=pct_ms(shots, 50),
+            answer_p99_ms=pct_ms(shots, 99),
+            before_answer_max_ms=pct_ms(before, 100),
+            outage_answer_p50_ms=pct_ms(during, 50),
+            outage_answer_max_ms=pct_ms(during, 100),
+            after_answer_max_ms=pct_ms(after, 100),
+            sent=figures["sent"],
+            lost=lost,
+            duplicated=duplicated,
+            recovery_s=f"{recovery:.1f}",
+            integrator_events=len(set(events)),
+            integrator_redelivered=len(events) - len(set(events)),
+            integrator_recovery_s=f"{deliveries_recovery:.1f}",
         )
 
     assert during, "no webhook arrived while Redis was down"

@@ -4,14 +4,13 @@ Real gunicorn, Celery worker and beat, PostgreSQL, Redis and the fake Twilio API
 (tests/reliability/harness.py); processes are SIGKILLed at the worst moments by tests/reliability/faults.py.
 """
 
+import signal
 import time
 from functools import partial
 
 import pytest
 
 from tests.reliability.harness import Deployment, fire_concurrently, missed_calls, report, wait_until
-
-pytestmark = pytest.mark.reliability
 
 RECOVERY_TIMEOUT = 60  # stuck threshold + reconcile + resend take seconds; a loaded 2-core machine gets slack
 
@@ -60,7 +59,7 @@ def test_web_killed_after_commit_before_enqueue_is_swept(deploy, tmp_path):
     assert status in ("queued", "sending", "sent")
     # gunicorn's master replaces the dead worker; the other calls go through normally
     statuses = [deployment.missed_call(sid, caller) for sid, caller in rest]
-    recovery = wait_until(
+    wait_until(
         lambda: deployment.texts_by_recipient()[first_caller] == 1, timeout=RECOVERY_TIMEOUT, what="the swept text"
     )
     wait_until(lambda: settled(deployment, 5), timeout=RECOVERY_TIMEOUT, what="5 text-backs sent")
@@ -68,7 +67,6 @@ def test_web_killed_after_commit_before_enqueue_is_swept(deploy, tmp_path):
     report("web_killed_before_enqueue", calls=5, **result, recovery_s=round(time.monotonic() - killed_at, 1))
     assert statuses == [200] * 4
     assert result["lost"] == 0 and result["duplicated"] == 0 and result["carrier_requests"] == 5
-    assert recovery < RECOVERY_TIMEOUT
 
 
 # case: (carrier behaviour scripted for the first request, carrier requests beyond one per call)
@@ -96,7 +94,7 @@ def test_worker_killed_around_the_carrier_request(deploy, tmp_path, case):
     statuses = [deployment.missed_call(sid, caller) for sid, caller in pairs]
     wait_until(lambda: worker.poll() is not None, timeout=30, what="the faulty worker to die")
     killed_at = time.monotonic()
-    deployment.kill_worker()  # reaps it
+    deployment.stop_worker(signal.SIGKILL)  # reaps it
     deployment.start_worker()
     try:
         wait_until(lambda: settled(deployment, 5), timeout=RECOVERY_TIMEOUT, what="5 text-backs sent after the kill")

@@ -8,11 +8,7 @@ the fake Twilio API as separate processes (tests/reliability/harness.py).
 import datetime as dt
 import time
 
-import pytest
-
 from tests.reliability.harness import WORKER_CONCURRENCY, Deployment, fire_concurrently, report, wait_until
-
-pytestmark = pytest.mark.reliability
 
 CALLER = "+14155550777"
 QUEUED = 100
